@@ -1,0 +1,33 @@
+"""specenh: spectrogram-enhancement front-ends in front of a frozen ASR."""
+from setuptools import find_packages, setup
+
+install_requires = [
+    # torch is installed first by tools/install.sh (CPU or CUDA build of the user's choice);
+    # a range here would make pip pull the newest CUDA build over it.
+    "torch",
+    "nemo_toolkit[asr]>=2.0",
+    "lightning>=2.0",
+    "sentencepiece",
+    "kaldiio>=2.18",
+    "librosa>=0.10",
+    "soundfile>=0.12",
+    "soxr>=0.3",
+    "scipy>=1.10",
+    "numpy",
+    "jiwer>=3.0",
+    "pyyaml>=6.0",
+    "tqdm",
+    "matplotlib",
+    "espeakng-loader",
+]
+
+setup(
+    name="specenh",
+    version="0.1.0",
+    description="Zero-shot ASR through spectrogram enhancement: recipes, front-ends, frozen NeMo ASR",
+    packages=find_packages(include=["specenh", "specenh.*"]),
+    python_requires=">=3.10",
+    install_requires=install_requires,
+    extras_require={"test": ["pytest>=7", "pytest-timeout"]},
+    entry_points={"console_scripts": ["specenh=specenh.cli:main"]},
+)

@@ -1,0 +1,47 @@
+"""``specenh <subcommand>``: one thin subcommand per stage step.
+
+Each package module that offers commands has a ``cli.py`` with ``register(subparsers)``; the
+subcommand's handler receives the parsed ``argparse.Namespace``. Logic lives in the modules.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from specenh.utils.log import setup_logging
+
+# modules whose cli.register(subparsers) adds subcommands
+_COMMAND_MODULES = [
+    "specenh.data.cli",
+    "specenh.degrade.cli",
+    "specenh.features.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specenh", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    sub.required = True
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # module not written yet
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    rc = args.func(args)
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

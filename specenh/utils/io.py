@@ -1,0 +1,36 @@
+"""Atomic file writes and job splitting helpers (so a killed job never leaves a half file)."""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the same folder; rename it to ``path`` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def split_for_job(items: Sequence[T], nj: int, job: int) -> list[T]:
+    """Contiguous chunk ``job`` (1-based) of ``nj`` near-equal chunks, as Kaldi's split_scp.pl."""
+    if nj < 1 or not 1 <= job <= nj:
+        raise ValueError(f"need 1 <= job <= nj, got job={job} nj={nj}")
+    n = len(items)
+    start = (n * (job - 1)) // nj
+    end = (n * job) // nj
+    return list(items[start:end])
