@@ -1,0 +1,23 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LJSPEECH_ROOT = Path(os.environ.get("SPECENH_LJSPEECH_ROOT", REPO.parent / "shared" / "data" / "ljspeech_lj001" / "LJSpeech-1.1"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def ljspeech_root() -> Path:
+    """The real LJSpeech subset shipped beside the repo for developers and CI; skip where absent."""
+    if not (LJSPEECH_ROOT / "metadata.csv").is_file():
+        pytest.skip(f"real-speech subset not found at {LJSPEECH_ROOT} (set SPECENH_LJSPEECH_ROOT)")
+    return LJSPEECH_ROOT
