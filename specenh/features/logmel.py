@@ -1,0 +1,168 @@
+"""Log-mel features identical to the frozen ASR's NeMo preprocessor, minus dither and normalisation.
+
+NeMo's ``AudioToMelSpectrogramPreprocessor`` computes, per utterance of ``L`` samples:
+pre-emphasis ``y[n] = x[n] - 0.97 x[n-1]`` (samples past ``L`` zeroed), a centred STFT with
+constant (zero) padding, a symmetric Hann window of ``win_length`` samples zero-padded to ``n_fft``,
+power ``|X|^mag_power``, a slaney-normalised mel filterbank (librosa), ``log(x + 2^-24)``, and
+``T = L // hop`` valid frames. We compute exactly that, in float32, batched, with the per-feature
+normalisation left to the ASR wrapper at decode time (the enhancer works on unnormalised log-mels).
+
+``FeatureConfig.from_nemo(model.cfg.preprocessor)`` reads the settings of any NeMo model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of the log-mel front end (names as in NeMo's preprocessor config)."""
+
+    sample_rate: int = 16000
+    window_size: float = 0.025
+    window_stride: float = 0.01
+    n_fft: int = 512
+    features: int = 80
+    window: str = "hann"
+    lowfreq: float = 0.0
+    highfreq: float | None = None
+    preemph: float | None = 0.97
+    mag_power: float = 2.0
+    log_zero_guard_type: str = "add"
+    log_zero_guard_value: float = 2.0 ** -24
+    mel_norm: str | None = "slaney"
+    normalize: str | None = "per_feature"  # recorded for the ASR wrapper; never applied here
+
+    @property
+    def win_length(self) -> int:
+        return int(self.window_size * self.sample_rate)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.window_stride * self.sample_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
+        return cls(**dict(d))
+
+    @classmethod
+    def from_nemo(cls, pre: Mapping[str, Any]) -> "FeatureConfig":
+        """From a NeMo ``AudioToMelSpectrogramPreprocessor`` config (dict or DictConfig).
+
+        Raises ValueError for settings we do not reproduce (frame splicing, exact padding,
+        explicit sample counts that disagree with window_size).
+        """
+        pre = dict(pre)
+        target = str(pre.get("_target_", "AudioToMelSpectrogramPreprocessor"))
+        if "AudioToMelSpectrogramPreprocessor" not in target:
+            raise ValueError(f"unsupported ASR preprocessor {target!r}: only AudioToMelSpectrogramPreprocessor")
+        if int(pre.get("frame_splicing", 1) or 1) != 1:
+            raise ValueError("frame_splicing > 1 is not supported")
+        if pre.get("exact_pad", False):
+            raise ValueError("exact_pad=True is not supported")
+        sr = int(pre.get("sample_rate", 16000))
+        win = pre.get("window_size", 0.02)
+        hop = pre.get("window_stride", 0.01)
+        if pre.get("n_window_size"):
+            win = int(pre["n_window_size"]) / sr
+        if pre.get("n_window_stride"):
+            hop = int(pre["n_window_stride"]) / sr
+        n_fft = pre.get("n_fft") or 2 ** math.ceil(math.log2(int(win * sr)))
+        return cls(
+            sample_rate=sr, window_size=float(win), window_stride=float(hop), n_fft=int(n_fft),
+            features=int(pre.get("features", 64)), window=str(pre.get("window", "hann")),
+            lowfreq=float(pre.get("lowfreq", 0) or 0), highfreq=pre.get("highfreq"),
+            preemph=pre.get("preemph", 0.97), mag_power=float(pre.get("mag_power", 2.0)),
+            log_zero_guard_type=str(pre.get("log_zero_guard_type", "add")),
+            log_zero_guard_value=float(pre.get("log_zero_guard_value", 2.0 ** -24)),
+            mel_norm=pre.get("mel_norm", "slaney"), normalize=pre.get("normalize", "per_feature"),
+        )
+
+    def to_nemo(self) -> dict[str, Any]:
+        """A NeMo preprocessor config giving the same features (with dither 0, no normalisation)."""
+        return {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "sample_rate": self.sample_rate, "window_size": self.window_size, "window_stride": self.window_stride,
+            "n_fft": self.n_fft, "features": self.features, "window": self.window, "lowfreq": self.lowfreq,
+            "highfreq": self.highfreq, "preemph": self.preemph, "mag_power": self.mag_power,
+            "log_zero_guard_type": self.log_zero_guard_type, "log_zero_guard_value": self.log_zero_guard_value,
+            "mel_norm": self.mel_norm, "normalize": self.normalize, "dither": 0.0, "pad_to": 0,
+        }
+
+
+_WINDOWS = {
+    "hann": torch.hann_window, "hamming": torch.hamming_window,
+    "blackman": torch.blackman_window, "bartlett": torch.bartlett_window,
+}
+
+
+def num_frames(num_samples: torch.Tensor | int, cfg: FeatureConfig) -> torch.Tensor | int:
+    """Valid frames for ``num_samples`` samples: ``(L + 2*(n_fft//2) - n_fft) // hop`` (NeMo's rule)."""
+    pad = cfg.n_fft // 2 * 2
+    if isinstance(num_samples, torch.Tensor):
+        return torch.div(num_samples + pad - cfg.n_fft, cfg.hop_length, rounding_mode="floor").long()
+    return (num_samples + pad - cfg.n_fft) // cfg.hop_length
+
+
+def mel_filterbank(cfg: FeatureConfig) -> torch.Tensor:
+    """[n_mels, n_fft//2 + 1] float32 filterbank (librosa, slaney scale, as NeMo builds it)."""
+    import librosa
+
+    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.features, fmin=cfg.lowfreq,
+                             fmax=cfg.highfreq or cfg.sample_rate / 2, norm=cfg.mel_norm)
+    return torch.tensor(fb, dtype=torch.float32)
+
+
+class LogMelExtractor(nn.Module):
+    """Waveform batch -> log-mel batch.
+
+    forward(wave [B, N] float32, lengths [B] samples) -> (feats [B, n_mels, T_max], frames [B]).
+    Frames at or past ``frames[b]`` are set to 0 (NeMo's pad value). Differentiable.
+    """
+
+    def __init__(self, cfg: FeatureConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or FeatureConfig()
+        if self.cfg.window not in _WINDOWS:
+            raise ValueError(f"unsupported window {self.cfg.window!r}")
+        self.register_buffer("window", _WINDOWS[self.cfg.window](self.cfg.win_length, periodic=False), persistent=False)
+        self.register_buffer("fb", mel_filterbank(self.cfg), persistent=False)
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        if wave.dim() != 2:
+            raise ValueError(f"wave must be [B, N], got {tuple(wave.shape)}")
+        wave = wave.float()
+        lengths = lengths.to(wave.device)
+        frames = num_frames(lengths, cfg)
+        valid = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
+        if cfg.preemph is not None:
+            wave = torch.cat([wave[:, :1], wave[:, 1:] - cfg.preemph * wave[:, :-1]], dim=1)
+        wave = wave.masked_fill(~valid, 0.0)
+        spec = torch.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                          window=self.window, center=True, pad_mode="constant", return_complex=True)
+        power = spec.real.square() + spec.imag.square()  # |X|^2
+        if cfg.mag_power != 2.0:
+            power = power.pow(cfg.mag_power / 2.0)
+        mel = torch.matmul(self.fb, power)  # [B, n_mels, T]
+        if cfg.log_zero_guard_type == "add":
+            feats = torch.log(mel + cfg.log_zero_guard_value)
+        elif cfg.log_zero_guard_type == "clamp":
+            feats = torch.log(mel.clamp(min=cfg.log_zero_guard_value))
+        else:
+            raise ValueError(f"unknown log_zero_guard_type {cfg.log_zero_guard_type!r}")
+        pad = torch.arange(feats.shape[-1], device=feats.device)[None, :] >= frames[:, None]
+        feats = feats.masked_fill(pad[:, None, :], 0.0)
+        return feats, frames
