@@ -127,3 +127,36 @@ def save_data_dir(d: DataDir, path: str | Path) -> None:
         write_kv(path / "utt2dur", {k: f"{v:.3f}" for k, v in d.utt2dur.items()})
     for name, m in d.extra.items():
         write_kv(path / name, m)
+
+
+def is_pipe(entry: str) -> bool:
+    """True for a Kaldi ``wav.scp`` command entry (``sox in.flac -t wav - |``), which is not a path."""
+    return entry.rstrip().endswith("|")
+
+
+def audio_duration(path: str | Path, utt: str | None = None) -> float:
+    """Duration in seconds from the file header (no decoding); DataDirError names the utterance."""
+    import soundfile as sf  # lazy: reading a data dir must not need libsndfile
+
+    who = f"utterance {utt!r}, file {path}" if utt else f"file {path}"
+    if is_pipe(str(path)):
+        raise DataDirError(f"cannot get the duration of a command entry ({who}); write utt2dur yourself")
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # LibsndfileError / RuntimeError / FileNotFoundError
+        raise DataDirError(f"cannot read audio header ({who}): {e}") from None
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise DataDirError(f"empty audio ({who})")
+    return info.frames / info.samplerate
+
+
+def compute_utt2dur(path: str | Path, *, write: bool = True) -> dict[str, float]:
+    """Durations of every ``wav.scp`` entry from the audio headers; writes ``path/utt2dur`` if ``write``."""
+    path = Path(path)
+    if not (path / "wav.scp").is_file():
+        raise DataDirError(f"{path / 'wav.scp'}: missing (required in a data dir)")
+    wav_scp = read_kv(path / "wav.scp")
+    durs = {utt: audio_duration(wav, utt) for utt, wav in wav_scp.items()}
+    if write:
+        write_kv(path / "utt2dur", {k: f"{v:.3f}" for k, v in durs.items()})
+    return durs

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The one stage driver every recipe calls (egs/<corpus>/run.sh -> ./specenh.sh --opt value ...).
+# Stages (see README): 0 download, 1 data prep, 2 degradation, 3 features (+ reference ASR),
+# 4 front-end training, 5 enhancement + zero-shot decoding + scoring, 6 report, 7 resynthesis.
+# Every step leaves a marker in ${expdir}/.done/; a rerun skips finished steps unless --overwrite true.
+set -euo pipefail
+
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (specenh.sh:${BASH_LINENO[0]}) $*" >&2; }
+SECONDS=0
+. ./path.sh
+[ -f ./cmd.sh ] && . ./cmd.sh
+
+# ---------------------------------------------------------------- options (defaults)
+stage=0                 # first stage to run
+stop_stage=100          # last stage to run
+nj=4                    # parallel jobs for data-parallel stages
+cmd=${SPECENH_CMD:-local}  # local | slurm | any Kaldi-style launcher command (e.g. "utils/slurm.pl --config conf/slurm.conf")
+slurm_conf=conf/slurm.conf
+overwrite=false         # true: redo finished steps of the selected stages
+seed=0                  # base seed of every random choice (degradation, training)
+ngpu=0                  # GPUs for training (0: CPU)
+num_nodes=1             # nodes for DDP training
+
+datadir=data            # Kaldi data dirs
+dumpdir=dump            # degraded wavs and features
+expdir=exp              # models, decodes, reports
+
+local_data_opts=""      # passed to local/data.sh
+train_set=train         # clean training set (front-end training, reference ASR)
+valid_set=dev           # clean validation set
+test_sets=test          # clean test sets
+degrade_conf_dir=conf/degrade
+train_conditions=""     # degradations applied to train/valid sets for front-end training (split=train noise)
+test_conditions=""      # degradations applied to the test sets (split=test noise)
+
+asr_model=train         # train | pretrained name (stt_en_conformer_ctc_small) | path/to/model.nemo
+asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preprocessor section defines the features
+feature_config=""       # overrides the feature settings (default: the ASR's preprocessor)
+frontends="identity oracle"                   # front-ends to train (stage 4) and decode (stage 5)
+
+help_message=$(cat <<HELP
+Usage: $0 [options]
+Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ASR) | 4 front-end training
+        5 enhance + decode + score | 6 report | 7 resynthesis
+Options (each also as --opt_name or --opt-name; current defaults in brackets):
+  --stage N [${stage}] --stop-stage N [${stop_stage}] --nj N [${nj}] --cmd local|slurm|CMD [${cmd}]
+  --overwrite true|false [${overwrite}] --seed N [${seed}] --ngpu N [${ngpu}] --num_nodes N [${num_nodes}]
+  --train_set [${train_set}] --valid_set [${valid_set}] --test_sets "..." [${test_sets}]
+  --train_conditions "..." --test_conditions "..." (names of ${degrade_conf_dir}/<name>.yaml)
+  --asr_model train|NAME|PATH.nemo [${asr_model}] --asr_config YAML [${asr_config}]
+  --frontends "..." [${frontends}] --local_data_opts "..."
+HELP
+)
+
+run_args=("$@")
+. utils/parse_options.sh
+
+# ---------------------------------------------------------------- helpers (no stage logic here)
+case "${cmd}" in
+  local) cmd=utils/run.pl ;;
+  slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
+esac
+ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
+done_dir=${expdir}/.done
+mkdir -p "${done_dir}"
+
+# stage_on N: true when stage N is in [stage, stop_stage]
+stage_on() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
+
+# step NAME CMD...: run CMD unless ${done_dir}/NAME exists (or --overwrite true); mark it done after.
+step() {
+  local name=$1; shift
+  local marker=${done_dir}/${name}.done
+  if [ -f "${marker}" ] && [ "${overwrite}" != true ]; then
+    log "  skip ${name} (done; --overwrite true to redo)"; return 0
+  fi
+  log "  run  ${name}"
+  "$@"
+  mkdir -p "$(dirname "${marker}")"; date '+%F %T' > "${marker}"
+}
+
+# begin_stage N TITLE: log the stage and save the exact command that reruns only this stage
+begin_stage() {
+  log "Stage $1: $2"
+  mkdir -p "${expdir}"
+  { echo "#!/usr/bin/env bash"; echo "# rerun stage $1 ($2) exactly as run on $(date '+%F %T')";
+    echo "cd $(pwd)"; printf '%q ' "$0" "${run_args[@]}" --stage "$1" --stop-stage "$1"; echo; } > "${expdir}/run.stage$1.sh"
+  chmod +x "${expdir}/run.stage$1.sh"
+}
+
+all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
+degraded_sets() {  # <set>_<cond> names produced by stage 2
+  local s c
+  for s in ${train_set} ${valid_set}; do for c in ${train_conditions}; do echo "${s}_${c}"; done; done
+  for s in ${test_sets}; do for c in ${test_conditions}; do echo "${s}_${c}"; done; done
+}
+
+# ---------------------------------------------------------------- stages
+if stage_on 0; then
+  begin_stage 0 "download corpora"
+  step stage0.download local/data.sh --stage 0 --stop-stage 0 --nj "${nj}" ${local_data_opts}
+fi
+
+if stage_on 1; then
+  begin_stage 1 "data preparation"
+  step stage1.data local/data.sh --stage 1 --stop-stage 1 --nj "${nj}" ${local_data_opts}
+  for s in $(all_sets); do
+    step "stage1.validate.${s}" utils/validate_data_dir.sh "${datadir}/${s}"
+  done
+fi
+
+if stage_on 2; then
+  begin_stage 2 "degradation simulation"
+  for s in ${train_set} ${valid_set} ${test_sets}; do
+    split=test; conds=${test_conditions}
+    case " ${train_set} ${valid_set} " in *" ${s} "*) split=train; conds=${train_conditions} ;; esac
+    for c in ${conds}; do
+      out=${datadir}/${s}_${c}
+      step "stage2.${s}_${c}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/degrade.JOB.log" \
+        specenh degrade --src-dir "${datadir}/${s}" --condition "${degrade_conf_dir}/${c}.yaml" \
+          --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" --split "${split}" --seed "${seed}" \
+          --nj "${nj}" --job JOB ${ow_flag}
+      step "stage2.${s}_${c}.merge" specenh degrade --src-dir "${datadir}/${s}" \
+        --condition "${degrade_conf_dir}/${c}.yaml" --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" \
+        --split "${split}" --seed "${seed}" --nj "${nj}" --merge
+      step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
+    done
+  done
+fi
+
+if stage_on 3; then
+  begin_stage 3 "feature extraction matching the frozen ASR"
+  fconf=${feature_config:-${asr_config}}
+  for s in $(all_sets) $(degraded_sets); do
+    out=${dumpdir}/feats/${s}
+    step "stage3.feats.${s}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/extract.JOB.log" \
+      specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" --feature-config "${fconf}" \
+        --nj "${nj}" --job JOB ${ow_flag}
+    step "stage3.feats.${s}.merge" specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" \
+      --feature-config "${fconf}" --nj "${nj}" --merge
+  done
+fi
+
+log "Finished stages ${stage}..${stop_stage} in ${SECONDS} s"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# egs/mini: synthetic multi-voice speech (espeak-ng), a reference Conformer-CTC trained here (the
+# frozen ASR), degradations it never saw, and front-ends that try to bring its WER back. CPU, minutes.
+# Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [... any option of specenh.sh]
+set -euo pipefail
+
+train_conditions="noise_mix_0db noise_mix_5db noise_mix_10db bandlimit_2k holes30 codec_mulaw8k reverb griffinlim"
+test_conditions="clean noise_white_0db noise_pink_5db noise_babble_5db noise_mix_10db noise_mix_20db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim"
+
+./specenh.sh \
+  --nj 2 \
+  --train_set train --valid_set dev --test_sets test \
+  --train_conditions "${train_conditions}" \
+  --test_conditions "${test_conditions}" \
+  --asr_model train --asr_config conf/asr/conformer_ctc_mini.yaml \
+  --frontends "identity oracle" \
+  "$@"

@@ -1,0 +1,192 @@
+"""The frozen ASR: a NeMo Conformer that judges every front-end and is never fine-tuned.
+
+``FrozenASR(spec)`` loads a pretrained model by name (NGC/HF through NeMo's ``from_pretrained``,
+cached by NeMo) or a local ``.nemo`` file (``restore_from``, offline), freezes it and keeps it in
+eval mode. It consumes our stored features (unnormalised log-mel [B, D, T], see
+:mod:`specenh.features.logmel`) and applies the model's own feature normalisation itself, so
+decoding from features equals NeMo's ``transcribe()`` on the waveform (dither off).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from specenh.features.logmel import FeatureConfig
+
+log = logging.getLogger(__name__)
+
+PRETRAINED = ("stt_en_conformer_ctc_small", "stt_en_conformer_ctc_medium", "stt_en_conformer_ctc_large",
+              "stt_en_fastconformer_ctc_large", "stt_en_conformer_transducer_small",
+              "stt_en_fastconformer_hybrid_large_pc")
+
+
+class ASRLoadError(RuntimeError):
+    """The ASR could not be loaded (corrupt or incompatible .nemo, unknown name, no network)."""
+
+
+def load_nemo_model(spec: str | Path, map_location: str | torch.device = "cpu"):
+    """A NeMo ASRModel from a ``.nemo`` path or a pretrained name; clear errors otherwise."""
+    from nemo.collections.asr.models import ASRModel
+
+    p = Path(str(spec))
+    if p.suffix == ".nemo" or p.exists():
+        if not p.is_file():
+            raise ASRLoadError(f"ASR model file not found: {p}")
+        try:
+            return ASRModel.restore_from(str(p), map_location=map_location)
+        except Exception as e:  # tarfile.ReadError, KeyError, hydra errors ...
+            raise ASRLoadError(f"cannot restore NeMo model from {p}: {type(e).__name__}: {e}") from None
+    try:
+        return ASRModel.from_pretrained(str(spec), map_location=map_location)
+    except Exception as e:
+        raise ASRLoadError(f"cannot load pretrained ASR {spec!r} (needs network on first use, then cached "
+                           f"by NeMo; or pass a local .nemo path): {type(e).__name__}: {e}") from None
+
+
+def normalise_feats(feats: torch.Tensor, lengths: torch.Tensor, normalize: str | None) -> torch.Tensor:
+    """Apply a NeMo preprocessor's normalisation (``per_feature``/``all_features``/None) to stored
+    log-mels as the preprocessor would, then zero the padding. feats [B, D, T], lengths [B] -> [B, D, T]."""
+    from nemo.collections.asr.parts.preprocessing.features import normalize_batch
+
+    x = feats
+    if normalize:
+        x, _, _ = normalize_batch(x, lengths, normalize_type=normalize)
+    pad = torch.arange(x.shape[-1], device=x.device)[None, :] >= lengths[:, None]
+    return x.masked_fill(pad[:, None, :], 0.0)
+
+
+def _hyp_text(h) -> str:
+    """NeMo returns Hypothesis objects (or, in older versions, strings): take the text."""
+    if isinstance(h, (list, tuple)):  # n-best: take the best
+        h = h[0]
+    return h if isinstance(h, str) else (h.text or "")
+
+
+class FrozenASR(nn.Module):
+    """A frozen NeMo ASR operating on stored log-mel features.
+
+    Args:
+        spec: pretrained name (e.g. ``stt_en_conformer_ctc_small``) or path to a ``.nemo`` file,
+            or an already built NeMo ASR model instance.
+        device: where to run.
+    """
+
+    def __init__(self, spec, device: str | torch.device = "cpu"):
+        super().__init__()
+        if isinstance(spec, (str, Path)):
+            model = load_nemo_model(spec, map_location=device)
+            self.spec = str(spec)
+        else:
+            model, self.spec = spec, type(spec).__name__
+        model = model.to(device)
+        model.freeze()  # requires_grad False everywhere
+        model.eval()
+        self.model = model
+        self.feat_config = self.preprocessor_config()
+        self.normalize = model.cfg.preprocessor.get("normalize", "per_feature")
+        self.kind = self._kind()
+
+    # ------------------------------------------------------------------ info
+    def _kind(self) -> str:
+        from nemo.collections.asr.models import EncDecCTCModel, EncDecHybridRNNTCTCModel, EncDecRNNTModel
+
+        if isinstance(self.model, EncDecHybridRNNTCTCModel):
+            return "hybrid"
+        if isinstance(self.model, EncDecRNNTModel):
+            return "rnnt"
+        if isinstance(self.model, EncDecCTCModel):
+            return "ctc"
+        raise ASRLoadError(f"unsupported ASR model class {type(self.model).__name__}")
+
+    def preprocessor_config(self) -> FeatureConfig:
+        """Feature settings the model was trained with (for stage 3)."""
+        return FeatureConfig.from_nemo(self.model.cfg.preprocessor)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.encoder.layers)
+
+    def train(self, mode: bool = True) -> "FrozenASR":  # always eval: dropout/SpecAugment never on
+        return super().train(False)
+
+    # ------------------------------------------------------------------ core
+    def _check(self, feats: torch.Tensor, lengths: torch.Tensor) -> None:
+        d = self.feat_config.features
+        if feats.dim() != 3 or feats.shape[1] != d:
+            raise ValueError(f"features must be [B, {d}, T] for this ASR ({self.spec}), got {tuple(feats.shape)}")
+        if lengths.shape[0] != feats.shape[0]:
+            raise ValueError(f"{lengths.shape[0]} lengths for a batch of {feats.shape[0]}")
+
+    def normalise(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The model's own feature normalisation; feats [B, D, T] -> [B, D, T]."""
+        return normalise_feats(feats, lengths, self.normalize)
+
+    def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats [B, D, T], lengths [B] -> (encoded [B, d_model, T'], encoded lengths [B])."""
+        self._check(feats, lengths)
+        dev = next(self.model.parameters()).device
+        feats, lengths = feats.to(dev), lengths.to(dev)
+        x = self.normalise(feats, lengths)
+        return self.model.encoder(audio_signal=x, length=lengths)
+
+    @torch.inference_mode()
+    def decode(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Greedy decoding (CTC; RNNT/TDT/hybrid through the model's own decoding) -> texts [B]."""
+        enc, enc_len = self.encode(feats, lengths)
+        m = self.model
+        if self.kind == "ctc":
+            log_probs = m.decoder(encoder_output=enc)
+            hyps = m.decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=enc_len, return_hypotheses=False)
+        elif self.kind == "hybrid" and getattr(m, "cur_decoder", "rnnt") == "ctc":
+            log_probs = m.ctc_decoder(encoder_output=enc)
+            hyps = m.ctc_decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=enc_len, return_hypotheses=False)
+        else:
+            hyps = m.decoding.rnnt_decoder_predictions_tensor(encoder_output=enc, encoded_lengths=enc_len,
+                                                               return_hypotheses=False)
+        if isinstance(hyps, tuple):  # older NeMo: (best, all)
+            hyps = hyps[0]
+        return [_hyp_text(h) for h in hyps]
+
+    def decode_batched(self, mats: Sequence, batch_size: int = 32) -> list[str]:
+        """Decode a list of [T_i, D] feature matrices, batching by length; returns texts in input order."""
+        from specenh.features.io import length_sorted_batches, pad_batch
+
+        lens = {str(i): int(m.shape[0]) for i, m in enumerate(mats)}
+        out: dict[int, str] = {}
+        for batch in length_sorted_batches(lens, batch_size):
+            idx = [int(b) for b in batch]
+            x, l = pad_batch([mats[i] for i in idx])
+            for i, t in zip(idx, self.decode(x, l)):
+                out[i] = t
+        return [out[i] for i in range(len(mats))]
+
+    def encoder_features(self, feats: torch.Tensor, lengths: torch.Tensor,
+                         layers: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Outputs of the chosen Conformer layers, differentiable with respect to ``feats``.
+
+        feats [B, D, T] (unnormalised log-mel), lengths [B], layers: indices into the encoder's
+        layers (negative counts from the end) -> ([B, d_model, T'] per layer, lengths' [B]).
+        The frozen weights get no gradient; only the input does.
+        """
+        self._check(feats, lengths)
+        n = self.num_layers
+        idx = sorted({l % n for l in layers})
+        if not idx:
+            raise ValueError("no encoder layers requested")
+        grabbed: dict[int, torch.Tensor] = {}
+        hooks = []
+        for i in idx:
+            def hook(_m, _inp, out, i=i):
+                grabbed[i] = out[0] if isinstance(out, tuple) else out
+            hooks.append(self.model.encoder.layers[i].register_forward_hook(hook))
+        try:
+            _, enc_len = self.encode(feats, lengths)
+        finally:
+            for h in hooks:
+                h.remove()
+        order = [l % n for l in layers]
+        return [grabbed[i].transpose(1, 2) for i in order], enc_len
