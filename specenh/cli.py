@@ -14,8 +14,10 @@ from specenh.utils.log import setup_logging
 # modules whose cli.register(subparsers) adds subcommands
 _COMMAND_MODULES = [
     "specenh.data.cli",
+    "specenh.data.synthetic_cli",
     "specenh.degrade.cli",
     "specenh.features.cli",
+    "specenh.metrics.cli",
 ]
 
 

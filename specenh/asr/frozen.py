@@ -110,6 +110,12 @@ class FrozenASR(nn.Module):
     def num_layers(self) -> int:
         return len(self.model.encoder.layers)
 
+    def _ensure_eval(self) -> None:
+        """NeMo's transcribe() restores submodule modes it saved, which can leave the encoder in
+        training mode (dropout on); re-assert eval before every use."""
+        if any(m.training for m in self.model.modules()):
+            self.model.eval()
+
     def train(self, mode: bool = True) -> "FrozenASR":  # always eval: dropout/SpecAugment never on
         return super().train(False)
 
@@ -128,6 +134,7 @@ class FrozenASR(nn.Module):
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats [B, D, T], lengths [B] -> (encoded [B, d_model, T'], encoded lengths [B])."""
         self._check(feats, lengths)
+        self._ensure_eval()
         dev = next(self.model.parameters()).device
         feats, lengths = feats.to(dev), lengths.to(dev)
         x = self.normalise(feats, lengths)

@@ -55,6 +55,11 @@ def build_model(model_cfg: Mapping[str, Any], tokenizer_dir: str | Path):
 
     cfg = copy.deepcopy(dict(model_cfg))
     cfg["tokenizer"] = {"dir": str(tokenizer_dir), "type": "bpe"}
+    # transcribe() reads these; our training does not use NeMo's audio data loaders
+    sr = int(cfg.get("sample_rate", 16000))
+    for name in ("validation_ds", "test_ds"):
+        cfg.setdefault(name, {"manifest_filepath": None, "sample_rate": sr, "batch_size": 16, "shuffle": False,
+                              "num_workers": 0, "pin_memory": False, "use_start_end_token": False})
     return EncDecCTCModelBPE(cfg=OmegaConf.create(cfg))
 
 
