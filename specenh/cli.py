@@ -6,6 +6,7 @@ subcommand's handler receives the parsed ``argparse.Namespace``. Logic lives in 
 from __future__ import annotations
 
 import argparse
+import logging
 import importlib
 import sys
 
@@ -41,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    rc = args.func(args)
+    try:
+        rc = args.func(args)
+    except (ValueError, RuntimeError, OSError) as e:  # bad input: one clear line; -v for the traceback
+        logging.getLogger("specenh").error("%s: %s", type(e).__name__, e, exc_info=args.verbose > 0)
+        return 1
     return int(rc or 0)
 
 

@@ -4,8 +4,8 @@
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [... any option of specenh.sh]
 set -euo pipefail
 
-train_conditions="noise_mix_0db noise_mix_5db noise_mix_10db bandlimit_2k holes30 codec_mulaw8k reverb griffinlim"
-test_conditions="clean noise_white_0db noise_pink_5db noise_babble_5db noise_mix_10db noise_mix_20db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim"
+train_conditions="noise_0db noise_5db noise_10db bandlimit_2k holes30 codec_mulaw8k reverb"
+test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise_babble_5db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim32"
 
 ./specenh.sh \
   --nj 2 \

@@ -687,8 +687,8 @@ class SentenceGenerator:
         if use == "drink":
             return self.choose([(1, drink), (2, drink_measure)])
         if use == "eat":
-            return self.choose([(3, fruit), (3, baked), (2, cooked), (1, lambda: self._count_food(OTHER_FOOD, ADJ_COOKED)),
-                                (2, measure)])
+            other = lambda: self._count_food(OTHER_FOOD, ADJ_COOKED)  # noqa: E731
+            return self.choose([(3, fruit), (3, baked), (2, cooked), (1, other), (2, measure)])
         if use == "cook":
             return self.choose([(2, lambda: self._count_food(COOKABLE, ADJ_FRUIT)), (2, cooked)])
         if use == "bake":
@@ -924,8 +924,8 @@ class SentenceGenerator:
         np_, cls = self.animal()
         v = self.pick(ANIMAL_INTRANS[cls])
         manner = [self.pick(ADV_MANNER)] if self.chance(0.3) else []
-        kinds = {"water": ("water",), "farm": ("open", "building"), "pet": ("room", "open"), "bird": ("open", "water", "building"),
-                 "wild": ("open", "high"), "tiny": ("open", "room")}[cls]
+        kinds = {"water": ("water",), "farm": ("open", "building"), "pet": ("room", "open"),
+                 "bird": ("open", "water", "building"), "wild": ("open", "high"), "tiny": ("open", "room")}[cls]
         tail = [] if short else self.adjuncts("past", p_place=0.75, p_manner=0, place_kinds=kinds)
         return list(np_.words) + [v] + manner + tail
 
