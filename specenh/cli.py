@@ -18,6 +18,10 @@ _COMMAND_MODULES = [
     "specenh.data.synthetic_cli",
     "specenh.degrade.cli",
     "specenh.features.cli",
+    "specenh.asr.cli",
+    "specenh.decode_cli",
+    "specenh.report.cli",
+    "specenh.bench_cli",
     "specenh.metrics.cli",
 ]
 

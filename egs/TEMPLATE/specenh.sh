@@ -4,6 +4,9 @@
 # 4 front-end training, 5 enhancement + zero-shot decoding + scoring, 6 report, 7 resynthesis.
 # Every step leaves a marker in ${expdir}/.done/; a rerun skips finished steps unless --overwrite true.
 set -euo pipefail
+# The whole script is one { ... } block: bash parses it fully before running, so editing this file
+# while a long run is in flight cannot change what that run executes.
+{
 
 log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (specenh.sh:${BASH_LINENO[0]}) $*" >&2; }
 SECONDS=0
@@ -35,8 +38,12 @@ test_conditions=""      # degradations applied to the test sets (split=test nois
 
 asr_model=train         # train | pretrained name (stt_en_conformer_ctc_small) | path/to/model.nemo
 asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preprocessor section defines the features
+asr_args=""             # key=value overrides of the ASR config (e.g. "train.max_minutes=10")
 feature_config=""       # overrides the feature settings (default: the ASR's preprocessor)
 frontends="identity oracle"                   # front-ends to train (stage 4) and decode (stage 5)
+decode_batch_size=32
+device=cpu              # cpu | cuda (decoding, enhancement)
+results=RESULTS.md      # stage 6 writes this report
 
 help_message=$(cat <<HELP
 Usage: $0 [options]
@@ -129,7 +136,11 @@ if stage_on 2; then
 fi
 
 if stage_on 3; then
-  begin_stage 3 "feature extraction matching the frozen ASR"
+  begin_stage 3 "feature extraction matching the frozen ASR (+ reference ASR training)"
+  if [ -z "${feature_config}" ] && [ "${asr_model}" != train ]; then
+    feature_config=${expdir}/asr/feature_config.yaml   # read from the pretrained model itself
+    step stage3.asr_info specenh asr-info --asr-model "${asr_model}" --write-feature-config "${feature_config}"
+  fi
   fconf=${feature_config:-${asr_config}}
   for s in $(all_sets) $(degraded_sets); do
     out=${dumpdir}/feats/${s}
@@ -139,6 +150,43 @@ if stage_on 3; then
     step "stage3.feats.${s}.merge" specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" \
       --feature-config "${fconf}" --nj "${nj}" --merge
   done
+  if [ "${asr_model}" = train ]; then
+    step stage3.train_asr ${cmd} "${expdir}/asr/log/train.log" \
+      specenh train-asr --config "${asr_config}" --train-feats "${dumpdir}/feats/${train_set}" \
+        --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" ${asr_args}
+  fi
+fi
+
+if stage_on 5; then
+  begin_stage 5 "enhancement + zero-shot decoding with the frozen ASR + scoring"
+  asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
+  for s in ${test_sets}; do
+    for c in "" ${test_conditions}; do
+      set_name=${s}${c:+_${c}}
+      for f in ${frontends}; do
+        [ "${f}" = oracle ] && [ -z "${c}" ] && continue   # oracle of clean = identity
+        fe=${f}; [ -f "${expdir}/frontend_${f}/model.pt" ] && fe=${expdir}/frontend_${f}/model.pt
+        out=${expdir}/decode/${set_name}_${f}
+        step "stage5.${set_name}_${f}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/decode.JOB.log" \
+          specenh decode --feats-dir "${dumpdir}/feats/${set_name}" --frontend "${fe}" --asr-model "${asr_path}" \
+            --out-dir "${out}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
+            --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
+        step "stage5.${set_name}_${f}.score" specenh decode --feats-dir "${dumpdir}/feats/${set_name}" \
+          --frontend "${f}" --asr-model "${asr_path}" --out-dir "${out}" --nj "${nj}" --merge --seed "${seed}"
+      done
+    done
+  done
+fi
+
+if stage_on 6; then
+  begin_stage 6 "report"
+  # always rewritten: the report reflects whatever decodes exist
+  specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
+    --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
+    --title "Results: $(basename "$(pwd)")" --commands "${expdir}/run.stage5.sh" > /dev/null
+  log "wrote ${results}"
 fi
 
 log "Finished stages ${stage}..${stop_stage} in ${SECONDS} s"
+exit 0
+}

@@ -1,0 +1,41 @@
+"""``specenh train-asr`` (reference ASR, stage 3) and ``specenh asr-info`` (feature config of any ASR)."""
+from __future__ import annotations
+
+import argparse
+
+
+def _train(args: argparse.Namespace) -> int:
+    from specenh.asr.train import train_asr
+    from specenh.utils.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    train_asr(cfg, args.train_feats, args.exp_dir, valid_feats=args.valid_feats)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from specenh.asr.frozen import FrozenASR
+    from specenh.utils.config import save_config
+
+    asr = FrozenASR(args.asr_model)
+    fc = asr.preprocessor_config()
+    print(f"{args.asr_model}: {type(asr.model).__name__} ({asr.kind}), "
+          f"{sum(p.numel() for p in asr.model.parameters()) / 1e6:.1f} M params, {asr.num_layers} encoder layers")
+    if args.write_feature_config:
+        save_config({"features": fc.to_dict()}, args.write_feature_config)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-asr", help="train the reference Conformer-CTC on cached features")
+    p.add_argument("--config", required=True, help="conf/asr/*.yaml (model, tokenizer, train sections)")
+    p.add_argument("--train-feats", required=True)
+    p.add_argument("--valid-feats", default=None)
+    p.add_argument("--exp-dir", required=True)
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. train.max_minutes=10)")
+    p.set_defaults(func=_train)
+
+    q = sub.add_parser("asr-info", help="describe an ASR model; write its feature config for stage 3")
+    q.add_argument("--asr-model", required=True)
+    q.add_argument("--write-feature-config", default=None)
+    q.set_defaults(func=_info)

@@ -1,0 +1,128 @@
+"""Stage 5: enhancement with a front-end, zero-shot decoding with the frozen ASR, scoring.
+
+Per job (``--nj N --job J``) the job's chunk of utterances is read from the stage-3 feature dir
+(log-mel front-ends) or from its ``wav.scp`` (waveform front-ends, whose output goes through the
+ASR's feature extractor), enhanced in length-sorted batches, decoded, and written to
+``out_dir/hyp.J``. The merge writes ``hyp`` and scores it against ``text`` (``scoring/``: WER/CER
+with bootstrap CIs, sclite-like ``result.txt``, NeMo-style ``hyp.jsonl``) and ``decode_info.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from specenh.asr.frozen import FrozenASR
+from specenh.data.audio import load_audio
+from specenh.data.kaldi import read_kv, write_kv
+from specenh.features.io import length_sorted_batches, load_feat, pad_batch, read_feats_scp, read_utt2num_frames
+from specenh.features.logmel import LogMelExtractor
+from specenh.frontends.base import FrontEnd, resolve
+from specenh.utils.io import split_for_job
+
+log = logging.getLogger(__name__)
+
+
+def enhance_and_decode(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
+                       batch_size: int = 32, clean_feats_dir: str | Path | None = None,
+                       device: str = "cpu") -> tuple[dict[str, str], dict[str, float]]:
+    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}."""
+    feats_dir = Path(feats_dir)
+    n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
+    frontend = frontend.to(device).eval()
+    feats = read_feats_scp(feats_dir / "feats.scp") if frontend.domain == "logmel" else None
+    wav_scp = read_kv(feats_dir / "wav.scp") if frontend.domain == "wave" else None
+    clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if frontend.needs_clean else None
+    if frontend.needs_clean and clean_feats_dir is None:
+        raise ValueError(f"front-end {frontend.name!r} needs the clean features (--clean-feats-dir)")
+    extractor = LogMelExtractor(asr.feat_config).to(device) if frontend.domain == "wave" else None
+    sr = asr.feat_config.sample_rate
+    hyps: dict[str, str] = {}
+    t_enh = t_dec = 0.0
+    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
+                      disable=None, leave=False):
+        t0 = time.perf_counter()
+        if frontend.domain == "logmel":
+            x, lens = pad_batch([load_feat(feats, u) for u in batch])
+            kw = {}
+            if clean is not None:
+                kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(clean, u) for u in batch])
+                kw["clean"] = kw["clean"].to(device)
+            y, ylens = frontend.enhance(x.to(device), lens.to(device), **kw)
+        else:
+            waves = [torch.from_numpy(load_audio(wav_scp[u], sr, utt=u)[0]) for u in batch]
+            w, wl = pad_batch([v[:, None] for v in waves])
+            ew, ewl = frontend.enhance(w[:, 0, :].to(device), wl.to(device))
+            with torch.inference_mode():
+                y, ylens = extractor(ew, ewl)
+        t1 = time.perf_counter()
+        texts = asr.decode(y, ylens)
+        t_dec += time.perf_counter() - t1
+        t_enh += t1 - t0
+        for u, t in zip(batch, texts):
+            hyps[u] = t
+    audio_s = sum(n2f[u] for u in utts) * asr.feat_config.hop_length / sr
+    return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
+
+
+def decode_job(feats_dir: str | Path, frontend: str, asr_model: str, out_dir: str | Path, *, nj: int = 1,
+               job: int = 1, batch_size: int = 32, clean_feats_dir: str | Path | None = None,
+               device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> None:
+    out_dir = Path(out_dir)
+    done = out_dir / ".done" / f"decode.{job}"
+    if done.exists() and not overwrite:
+        log.info("decode job %d/%d already done; skipping", job, nj)
+        return
+    torch.set_num_threads(num_threads)
+    utts = split_for_job(sorted(read_utt2num_frames(Path(feats_dir) / "utt2num_frames")), nj, job)
+    fe = resolve(frontend)
+    asr = FrozenASR(asr_model, device=device)
+    hyps, timing = enhance_and_decode(feats_dir, fe, asr, utts, batch_size=batch_size,
+                                      clean_feats_dir=clean_feats_dir, device=device)
+    write_kv(out_dir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
+    (out_dir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.touch()
+    log.info("job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", job, nj, len(utts),
+             timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
+             timing["audio_s"] / max(timing["decode_s"], 1e-9))
+
+
+def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, frontend: str = "", asr_model: str = "",
+                    n_boot: int = 1000, seed: int = 0) -> dict:
+    """Merge job hypotheses into ``out_dir/hyp`` and score against ``feats_dir/text``."""
+    from specenh.metrics.wer import score, write_results
+
+    feats_dir, out_dir = Path(feats_dir), Path(out_dir)
+    missing = [j for j in range(1, nj + 1) if not (out_dir / ".done" / f"decode.{j}").exists()]
+    if missing:
+        raise RuntimeError(f"{out_dir}: decode jobs {missing} of {nj} have not finished; rerun stage 5")
+    hyps: dict[str, str] = {}
+    timing = {"audio_s": 0.0, "enhance_s": 0.0, "decode_s": 0.0}
+    for j in range(1, nj + 1):
+        if (out_dir / f"hyp.{j}").is_file():
+            hyps.update(read_kv(out_dir / f"hyp.{j}", allow_empty_value=True))
+        t = json.loads((out_dir / f"timing.{j}.json").read_text())
+        for k in timing:
+            timing[k] += t[k]
+    refs = read_kv(feats_dir / "text", allow_empty_value=True)
+    write_kv(out_dir / "hyp", hyps)
+    result = score(refs, hyps, n_boot=n_boot, seed=seed)
+    write_results(out_dir / "scoring", refs, hyps, result)
+    info = {"set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": frontend, "asr_model": asr_model, "num_utts": len(hyps),
+            **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
+            "decode_xrt": timing["audio_s"] / max(timing["decode_s"], 1e-9),
+            "wer": result.wer, "cer": result.cer}
+    cond = feats_dir / "condition.yaml"
+    if cond.is_file():
+        import yaml
+
+        info["condition"] = yaml.safe_load(cond.read_text()).get("name")
+    (out_dir / "decode_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    log.info("%s: WER %.2f%% CER %.2f%% (%d utts)", out_dir, 100 * result.wer, 100 * result.cer, len(hyps))
+    return info

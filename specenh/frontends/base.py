@@ -1,0 +1,129 @@
+"""The one front-end interface every enhancer and baseline implements, plus the name registry.
+
+A front-end maps degraded input to enhanced input for the frozen ASR:
+
+- ``domain = "logmel"``: ``forward(x [B, D, T] unnormalised log-mel, lengths [B]) -> (y [B, D, T], lengths)``;
+- ``domain = "wave"``: ``forward(x [B, N] waveform, lengths [B] samples) -> (y [B, N], lengths)``; runs
+  before feature extraction.
+
+Batched and masked by length (no Python loop over utterances). ``serialize()`` returns a dict
+holding the config and the weights, so ``specenh.frontends.load(path)`` needs nothing else.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+import specenh
+
+log = logging.getLogger(__name__)
+
+REGISTRY: dict[str, type["FrontEnd"]] = {}
+
+
+def register(name: str):
+    """Class decorator adding a front-end to the registry under ``name``."""
+
+    def deco(cls: type["FrontEnd"]) -> type["FrontEnd"]:
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ValueError(f"front-end name {name!r} registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+class FrontEnd(nn.Module):
+    """Base class. Subclasses set ``domain``, ``trainable`` and implement ``forward``."""
+
+    name: ClassVar[str] = "base"
+    domain: ClassVar[str] = "logmel"
+    trainable: ClassVar[bool] = False
+    needs_clean: ClassVar[bool] = False  # oracle only: forward gets the clean input too
+
+    def __init__(self, **config: Any):
+        super().__init__()
+        self.config: dict[str, Any] = dict(config)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def enhance(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference entry point (eval mode, no grad); padding beyond ``lengths`` is zeroed."""
+        self.eval()
+        y, out_len = self(x, lengths, **kw)
+        return mask_padding(y, out_len), out_len
+
+    def serialize(self) -> dict[str, Any]:
+        return {"name": self.name, "config": self.config, "state_dict": self.state_dict(),
+                "specenh_version": specenh.__version__}
+
+    def save(self, path: str | Path) -> None:
+        from specenh.utils.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(self.serialize(), tmp)
+
+
+def mask_padding(y: torch.Tensor, lengths: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+    """Set positions at or past ``lengths`` along the last axis to ``value``. y [B, ..., T]."""
+    t = torch.arange(y.shape[-1], device=y.device)
+    pad = t[None, :] >= lengths.to(y.device)[:, None]  # [B, T]
+    return y.masked_fill(pad.view(pad.shape[0], *([1] * (y.dim() - 2)), pad.shape[1]), value)
+
+
+def build(config: dict[str, Any] | str) -> FrontEnd:
+    """A front-end from ``{"name": ..., **kwargs}`` (or just a name)."""
+    _import_all()
+    if isinstance(config, str):
+        config = {"name": config}
+    config = dict(config)
+    name = config.pop("name", None)
+    if name not in REGISTRY:
+        raise ValueError(f"unknown front-end {name!r}; registered: {sorted(REGISTRY)}")
+    return REGISTRY[name](**config)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> FrontEnd:
+    """A front-end from a checkpoint written by ``FrontEnd.save`` (config + weights)."""
+    _import_all()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"front-end checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        raise ValueError(f"cannot read front-end checkpoint {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(ck, dict) or "name" not in ck or "state_dict" not in ck:
+        raise ValueError(f"{path} is not a specenh front-end checkpoint (no name/state_dict)")
+    fe = build({"name": ck["name"], **ck.get("config", {})})
+    fe.load_state_dict(ck["state_dict"])
+    return fe.eval()
+
+
+def resolve(spec: str | Path) -> FrontEnd:
+    """A registered name (untrained front-ends: identity, oracle, specsub, ...) or a checkpoint path."""
+    p = Path(str(spec))
+    if p.suffix in (".pt", ".ckpt", ".pth") or p.is_file():
+        return load(p)
+    return build(str(spec))
+
+
+_BUILTIN_MODULES = ["specenh.frontends.simple"]
+
+
+def _import_all() -> None:
+    import importlib
+
+    for m in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(m)
+        except ModuleNotFoundError as e:
+            if e.name != m:
+                raise

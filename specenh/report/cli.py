@@ -1,0 +1,31 @@
+"""``specenh report``: stage 6 (RESULTS.md and plots from the stage-5 decode dirs)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _run(args: argparse.Namespace) -> int:
+    from specenh.report.results import write_report
+
+    commands = []
+    for p in args.commands or []:
+        f = Path(p)
+        commands.append(f.read_text().strip().splitlines()[-1] if f.is_file() else p)
+    write_report(args.decode_dir, args.out, test_sets=args.test_sets, plots_dir=args.plots_dir,
+                 asr_dir=args.asr_dir, commands=commands, title=args.title, frontend_order=args.frontends)
+    print(Path(args.out).read_text())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="RESULTS.md and plots from stage-5 decodes (stage 6)")
+    p.add_argument("--decode-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--test-sets", nargs="+", required=True)
+    p.add_argument("--frontends", nargs="*", default=None, help="column order")
+    p.add_argument("--plots-dir", default=None)
+    p.add_argument("--asr-dir", default=None)
+    p.add_argument("--title", default="Results")
+    p.add_argument("--commands", nargs="*", help="commands (or files whose last line is one) to list")
+    p.set_defaults(func=_run)

@@ -1,0 +1,63 @@
+"""The front-end interface: registry, build/load round trip, identity/oracle, padding masks."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from specenh.frontends import REGISTRY, FrontEnd, build, load, mask_padding, register, resolve
+
+
+def test_registry_has_builtins():
+    build("identity")
+    assert {"identity", "oracle"} <= set(REGISTRY)
+    with pytest.raises(ValueError, match="unknown front-end"):
+        build("no_such_frontend")
+
+
+def test_identity_and_oracle():
+    x = torch.randn(2, 80, 10)
+    lens = torch.tensor([10, 6])
+    y, yl = build("identity").enhance(x, lens)
+    assert torch.equal(y[0], x[0]) and torch.equal(y[1, :, :6], x[1, :, :6])
+    assert torch.all(y[1, :, 6:] == 0) and torch.equal(yl, lens)
+    clean = torch.randn(2, 80, 10)
+    o, _ = build("oracle").enhance(x, lens, clean=clean)
+    assert torch.equal(o[0], clean[0])
+    with pytest.raises(ValueError, match="clean"):
+        build("oracle").enhance(x, lens)
+
+
+@register("_test_scale")
+class _Scale(FrontEnd):
+    trainable = True
+
+    def __init__(self, dim: int = 4):
+        super().__init__(dim=dim)
+        self.w = torch.nn.Parameter(torch.randn(dim))
+
+    def forward(self, x, lengths, **kw):
+        return x * self.w[None, :, None], lengths
+
+
+def test_save_load_roundtrip(tmp_path):
+    fe = build({"name": "_test_scale", "dim": 4})
+    p = tmp_path / "m.pt"
+    fe.save(p)
+    fe2 = load(p)
+    assert isinstance(fe2, _Scale) and fe2.config == {"dim": 4}
+    x = torch.randn(3, 4, 7)
+    lens = torch.tensor([7, 5, 1])
+    torch.testing.assert_close(fe.enhance(x, lens)[0], fe2.enhance(x, lens)[0])
+    assert isinstance(resolve(p), _Scale) and isinstance(resolve("identity"), FrontEnd)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="bad.pt"):
+        load(bad)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.pt")
+
+
+def test_mask_padding_shapes():
+    y = torch.ones(2, 3, 5, 4)
+    m = mask_padding(y, torch.tensor([4, 2]))
+    assert m[0].sum() == 3 * 5 * 4 and m[1].sum() == 3 * 5 * 2
