@@ -19,6 +19,7 @@ _COMMAND_MODULES = [
     "specenh.degrade.cli",
     "specenh.features.cli",
     "specenh.asr.cli",
+    "specenh.train.cli",
     "specenh.decode_cli",
     "specenh.report.cli",
     "specenh.bench_cli",

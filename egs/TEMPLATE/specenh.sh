@@ -41,6 +41,8 @@ asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preproces
 asr_args=""             # key=value overrides of the ASR config (e.g. "train.max_minutes=10")
 feature_config=""       # overrides the feature settings (default: the ASR's preprocessor)
 frontends="identity oracle"                   # front-ends to train (stage 4) and decode (stage 5)
+frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
+frontend_args=""        # key=value overrides applied to every front-end config
 decode_batch_size=32
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
@@ -155,6 +157,20 @@ if stage_on 3; then
       specenh train-asr --config "${asr_config}" --train-feats "${dumpdir}/feats/${train_set}" \
         --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" ${asr_args}
   fi
+fi
+
+if stage_on 4; then
+  begin_stage 4 "front-end training"
+  asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
+  for f in ${frontends}; do
+    fconf_f=${frontend_conf_dir}/${f}.yaml
+    [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
+    step "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
+      specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
+        --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
+        --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
+        --seed "${seed}" ${frontend_args}
+  done
 fi
 
 if stage_on 5; then

@@ -1,1 +1,71 @@
-"""specenh.train"""
+"""Front-end training (stage 4): shared data, a trainer registry, one entry point.
+
+Each trainable front-end registers a training function with :func:`register_trainer`::
+
+    @register_trainer("stylegan")
+    def train_stylegan(cfg: dict, data: FrontendData, exp_dir: Path) -> Path: ...  # returns exp_dir/model.pt
+
+``train_frontend`` resolves the data, saves the resolved config into the experiment dir, and
+calls the registered function. ``model.pt`` must be loadable with :func:`specenh.frontends.load`.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from specenh.utils.config import save_config
+
+log = logging.getLogger(__name__)
+
+TRAINERS: dict[str, Callable[..., Path]] = {}
+# modules whose import registers trainers (missing ones are skipped)
+_TRAINER_MODULES = ["specenh.train.gan", "specenh.train.supervised"]
+
+
+def register_trainer(name: str):
+    def deco(fn: Callable[..., Path]) -> Callable[..., Path]:
+        TRAINERS[name] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class FrontendData:
+    """Where a front-end's training data lives (all stage-2/3 outputs).
+
+    train_pairs / valid_pairs: (degraded dir suffix, clean dir) pairs as
+    ``(dump/feats/<set>_<cond>, dump/feats/<set>)``; the data dirs with wavs are ``data/<set>_<cond>``.
+    asr_model: the frozen ASR (``.nemo`` path or pretrained name) for losses that use it.
+    """
+
+    train_feats: list[Path]
+    train_clean_feats: list[Path]
+    valid_feats: list[Path]
+    valid_clean_feats: list[Path]
+    train_data_dirs: list[Path] = field(default_factory=list)
+    valid_data_dirs: list[Path] = field(default_factory=list)
+    asr_model: str | None = None
+
+
+def _import_trainers() -> None:
+    for m in _TRAINER_MODULES:
+        try:
+            importlib.import_module(m)
+        except ModuleNotFoundError as e:
+            if e.name != m:
+                raise
+
+
+def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: str | Path) -> Path:
+    """Train front-end ``name``; returns the checkpoint path (``exp_dir/model.pt``)."""
+    _import_trainers()
+    if name not in TRAINERS:
+        raise ValueError(f"no trainer registered for front-end {name!r}; trainable: {sorted(TRAINERS)}")
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, exp_dir / "config.yaml")
+    return TRAINERS[name](cfg, data, exp_dir)

@@ -1,0 +1,52 @@
+"""``specenh train-frontend``: stage 4 for one front-end."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from specenh.frontends.base import REGISTRY, _import_all
+    from specenh.train import FrontendData, train_frontend
+    from specenh.utils.config import load_config
+
+    _import_all()
+    cls = REGISTRY.get(args.name)
+    if cls is not None and not cls.trainable:
+        log.info("front-end %r has nothing to train", args.name)
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    cfg.setdefault("seed", args.seed)
+    feats, data = Path(args.feats_root), Path(args.data_root)
+    conds = args.conditions
+    d = FrontendData(
+        train_feats=[feats / f"{args.train_set}_{c}" for c in conds],
+        train_clean_feats=[feats / args.train_set for _ in conds],
+        valid_feats=[feats / f"{args.valid_set}_{c}" for c in conds],
+        valid_clean_feats=[feats / args.valid_set for _ in conds],
+        train_data_dirs=[data / f"{args.train_set}_{c}" for c in conds],
+        valid_data_dirs=[data / f"{args.valid_set}_{c}" for c in conds],
+        asr_model=args.asr_model,
+    )
+    path = train_frontend(args.name, cfg, d, args.exp_dir)
+    log.info("front-end %s: %s", args.name, path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-frontend", help="train one front-end on degraded/clean pairs (stage 4)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--config", default=None, help="YAML (e.g. conf/frontend/<name>.yaml)")
+    p.add_argument("--feats-root", default="dump/feats")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--train-set", default="train")
+    p.add_argument("--valid-set", default="dev")
+    p.add_argument("--conditions", nargs="+", required=True, help="training conditions (<set>_<cond> dirs)")
+    p.add_argument("--asr-model", default=None, help="frozen ASR for ASR-feature losses")
+    p.add_argument("--exp-dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    p.set_defaults(func=_run)
