@@ -19,6 +19,8 @@ install_requires = [
     "tqdm",
     "matplotlib",
     "espeakng-loader",
+    "pesq>=0.0.4",
+    "pystoi>=0.3",
 ]
 
 setup(

@@ -24,6 +24,7 @@ _COMMAND_MODULES = [
     "specenh.report.cli",
     "specenh.bench_cli",
     "specenh.metrics.cli",
+    "specenh.resynth_cli",
 ]
 
 

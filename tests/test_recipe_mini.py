@@ -13,8 +13,12 @@ from specenh.data.kaldi import read_kv
 from specenh.features.io import read_feats_scp
 
 REPO = Path(__file__).resolve().parents[1]
+TINY_ASR = ("train.max_epochs=2 train.num_val_utts=4 train.num_threads=1 model.encoder.n_layers=1 "
+            "model.encoder.d_model=32 model.encoder.n_heads=2 model.encoder.subsampling_conv_channels=32 "
+            "model.decoder.feat_in=32 tokenizer.vocab_size=40")
 TINY = ["--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
-        "--train_conditions", "noise_5db", "--test_conditions", "noise_0db bandlimit_2k"]
+        "--train_conditions", "noise_5db", "--test_conditions", "noise_0db bandlimit_2k",
+        "--asr_args", TINY_ASR, "--frontends", "identity oracle"]
 
 
 def make_recipe_copy(root: Path, recipe: str = "mini") -> Path:
@@ -35,9 +39,10 @@ def run_recipe(d: Path, *args: str, timeout: int = 600) -> subprocess.CompletedP
 
 
 @pytest.mark.e2e
-def test_mini_stages_1_to_3(tmp_path):
+def test_mini_end_to_end(tmp_path, monkeypatch):
     d = make_recipe_copy(tmp_path)
-    r = run_recipe(d, "--stage", "1", "--stop-stage", "3", *TINY)
+    monkeypatch.chdir(d)  # scp files hold paths relative to the recipe dir (Kaldi convention)
+    r = run_recipe(d, "--stage", "1", "--stop-stage", "6", *TINY)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for s in ("train", "dev", "test", "train_noise_5db", "dev_noise_5db", "test_noise_0db", "test_bandlimit_2k"):
         feats = d / "dump" / "feats" / s
@@ -52,7 +57,22 @@ def test_mini_stages_1_to_3(tmp_path):
     # the saved per-stage command reruns the stage; a rerun is a no-op (every step skipped)
     assert (d / "exp" / "run.stage3.sh").is_file()
     before = (d / "dump" / "feats" / "test" / "feats.1.ark").read_bytes()
-    r2 = run_recipe(d, "--stage", "1", "--stop-stage", "3", *TINY)
+    # stage 3 trained the reference ASR; stage 5 decoded every test set with identity and oracle
+    assert (d / "exp" / "asr" / "model.nemo").is_file()
+    import json
+
+    for s in ("test_identity", "test_noise_0db_identity", "test_noise_0db_oracle", "test_bandlimit_2k_oracle"):
+        sc = json.loads((d / "exp" / "decode" / s / "scoring" / "scores.json").read_text())
+        assert sc["num_utts"] == 8 and 0 <= sc["wer"] and sc["ci_wer"][0] <= sc["wer"] <= sc["ci_wer"][1]
+    assert not (d / "exp" / "decode" / "test_oracle").exists()  # oracle of clean = identity: skipped
+    # oracle decodes the clean features: the same hypotheses as identity on the clean set
+    hyp_clean = read_kv(d / "exp" / "decode" / "test_identity" / "hyp", allow_empty_value=True)
+    hyp_oracle = read_kv(d / "exp" / "decode" / "test_noise_0db_oracle" / "hyp", allow_empty_value=True)
+    assert hyp_clean == hyp_oracle
+    res = (d / "RESULTS.md").read_text()
+    assert "| test_noise_0db | noise_0db |" in res and "Paired bootstrap" in res
+    assert (d / "exp" / "report" / "wer_per_condition.png").stat().st_size > 1000
+    r2 = run_recipe(d, "--stage", "1", "--stop-stage", "5", *TINY)
     assert r2.returncode == 0
     assert " run  " not in r2.stderr and "skip stage3.feats.test.jobs" in r2.stderr
     # --overwrite redoes the stage and gives byte-identical outputs

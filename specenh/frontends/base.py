@@ -116,6 +116,11 @@ def resolve(spec: str | Path) -> FrontEnd:
 
 
 _BUILTIN_MODULES = ["specenh.frontends.simple"]
+_BUILTIN_MODULES.append("specenh.frontends.stylegan")
+_BUILTIN_MODULES.append("specenh.frontends.mask")
+_BUILTIN_MODULES.append("specenh.frontends.inpaint")
+_BUILTIN_MODULES.append("specenh.frontends.bwe")
+_BUILTIN_MODULES.append("specenh.frontends.classical")
 
 
 def _import_all() -> None:

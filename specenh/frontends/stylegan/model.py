@@ -1,0 +1,544 @@
+"""Conditional StyleGAN2-style spectrogram enhancer: mapping network, generator, discriminator.
+
+Shapes use B (batch), C (channels), H (frequency bands), W (frames at some resolution), T (frames).
+
+The generator maps a degraded log-mel spectrogram to an enhanced one. It is a StyleGAN2 synthesis
+network (constant start block, blocks of two 3x3 modulated/demodulated convolutions with per-pixel
+noise, 1x1 "to-spectrogram" modulated convolutions summed across resolutions, x2 upsampling in
+frequency and time per block) whose feature maps are averaged with the degraded spectrogram, resized
+to the block's resolution, after every block: ``h <- (h + resize(cond)) / 2``. The style vectors w come
+from a mapping network that tracks their running mean ``w_avg``; at inference w is truncated towards
+it, ``w = w_avg + psi * (w - w_avg)``.
+
+Length handling. Time is padded to a multiple of the total upsampling factor ``U``; at a resolution
+``U / 2**k`` below full the valid length is ``ceil(T_valid / 2**k)``. Every convolution zero-pads,
+every upsampling is a zero-boundary blur (the ``[1, 3, 3, 1]`` transposed filter of StyleGAN2), and
+feature maps are multiplied by the length mask after every convolution, upsampling and block. An
+utterance therefore gives the same output whether it is processed alone or in a padded batch, and the
+content of padding never leaks in. Inference is deterministic (fixed latent seeded by
+``inference_seed``, zero noise by default), so batch composition does not change a result.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specenh.frontends.base import FrontEnd, register
+
+SQRT2 = math.sqrt(2.0)
+LOG_FLOOR = math.log(2.0 ** -24)  # the log-mel floor of our features (log(x + 2^-24) of silence)
+
+
+# ----------------------------------------------------------------------------- helpers
+def time_mask(lengths: torch.Tensor, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """lengths [B] -> float mask [B, 1, 1, width] (1 on valid frames)."""
+    t = torch.arange(width, device=lengths.device)
+    return (t[None, :] < lengths[:, None]).to(dtype)[:, None, None, :]
+
+
+def down_lengths(lengths: torch.Tensor, factor: int) -> torch.Tensor:
+    """Valid length after reducing time by ``factor``: ceil(lengths / factor)."""
+    return torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
+def leaky(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Leaky ReLU(0.2) with StyleGAN's sqrt(2) gain, after adding a per-channel bias [C]."""
+    if bias is not None:
+        x = x + bias.view(1, -1, 1, 1).to(x.dtype)
+    return F.leaky_relu(x, 0.2) * SQRT2
+
+
+def act_mask(x: torch.Tensor, gain_mask: torch.Tensor) -> torch.Tensor:
+    """leaky ReLU(0.2) then multiply by ``gain_mask`` (length mask x activation gain); in place when no
+    gradient is recorded (inference: saves allocations of the largest tensors)."""
+    if torch.is_grad_enabled():
+        return F.leaky_relu(x, 0.2) * gain_mask
+    return F.leaky_relu_(x, 0.2).mul_(gain_mask)
+
+
+def mix_condition(x: torch.Tensor, cond: torch.Tensor, half_mask: torch.Tensor) -> torch.Tensor:
+    """``(x + cond) / 2`` masked (``half_mask`` = mask / 2); in place when no gradient is recorded."""
+    if torch.is_grad_enabled():
+        return (x + cond) * half_mask
+    return x.add_(cond).mul_(half_mask)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalised learning rate: weight ~ N(0, 1/lr_mul^2), scaled at run time."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init) / lr_mul))
+        self.scale, self.lr_mul = lr_mul / math.sqrt(in_dim), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [..., in] -> [..., out]."""
+        return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+
+class EqualConv2d(nn.Module):
+    """Plain 2-D convolution with equalised learning rate, zero padding k//2, optional stride."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, stride: int = 1):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self.scale, self.stride, self.pad = 1.0 / math.sqrt(cin * kernel * kernel), stride, kernel // 2
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, Cin, H, W], optional extra bias [Cout] -> [B, Cout, H', W'] (same size for stride 1,
+        ceil(size/2) for stride 2)."""
+        b = self.bias if bias is None else (bias if self.bias is None else self.bias + bias)
+        return F.conv2d(x, (self.weight * self.scale).to(x.dtype), None if b is None else b.to(x.dtype),
+                        stride=self.stride, padding=self.pad)
+
+
+def _blur_kernel(taps: Sequence[float]) -> torch.Tensor:
+    k = torch.tensor(taps, dtype=torch.float32)
+    k = k[:, None] * k[None, :]
+    return k / k.sum()
+
+
+class BlurUpsample(nn.Module):
+    """x2 upsampling in both axes with StyleGAN2's [1, 3, 3, 1] filter and a zero boundary (a
+    bilinear interpolation whose outside is zero, so masked padding behaves like the tensor edge).
+    [B, C, H, W] -> [B, C, 2H, 2W]."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kernel", _blur_kernel([1, 3, 3, 1]) * 4, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        k = self.kernel.to(x.dtype).expand(c, 1, 4, 4)
+        return F.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
+
+
+class BlurDownsample(nn.Module):
+    """x2 downsampling in both axes: [1, 2, 1] blur with zero padding, stride 2.
+    [B, C, H, W] -> [B, C, ceil(H/2), ceil(W/2)]."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kernel", _blur_kernel([1, 2, 1]), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        k = self.kernel.to(x.dtype).expand(c, 1, 3, 3)
+        return F.conv2d(x, k, stride=2, padding=1, groups=c)
+
+
+# ----------------------------------------------------------------------------- mapping network
+class MappingNetwork(nn.Module):
+    """z [B, latent] -> w [B, latent]: pixel norm, then ``depth`` equalised linear layers (lr x0.1).
+
+    Keeps ``w_avg`` [latent] (a buffer, saved in checkpoints), the running mean of w updated with
+    ``update_w_avg`` (``w_avg <- beta * w_avg + (1 - beta) * mean_batch(w)``) during training.
+    """
+
+    def __init__(self, latent_dim: int, depth: int, lr_mul: float = 0.1, w_avg_beta: float = 0.995):
+        super().__init__()
+        self.layers = nn.ModuleList(EqualLinear(latent_dim, latent_dim, lr_mul=lr_mul) for _ in range(depth))
+        self.register_buffer("w_avg", torch.zeros(latent_dim))
+        self.beta = float(w_avg_beta)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, latent] -> w [B, latent]."""
+        x = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        for layer in self.layers:
+            x = F.leaky_relu(layer(x), 0.2) * SQRT2
+        return x
+
+    @torch.no_grad()
+    def update_w_avg(self, w: torch.Tensor) -> None:
+        """Move the running mean towards the batch mean of w [B, latent]."""
+        self.w_avg.copy_(torch.lerp(w.detach().float().mean(0), self.w_avg, self.beta))
+
+    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
+        """Style truncation: ``w_avg + psi * (w - w_avg)``; psi=0 gives w_avg, psi=1 gives w. w [..., latent]."""
+        return self.w_avg.to(w.dtype) + psi * (w - self.w_avg.to(w.dtype))
+
+
+def truncate(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
+    """Functional form of :meth:`MappingNetwork.truncate`."""
+    return w_avg + psi * (w - w_avg)
+
+
+# ----------------------------------------------------------------------------- generator
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2 modulated convolution in the non-fused form (exactly equivalent to the grouped one):
+    scale input channels by the style ``s = A(w)``, convolve with the shared weight, then (demodulate)
+    scale each output channel by ``1/sqrt(sum_{i,k} (w_oik s_i)^2 + 1e-8)``. One ordinary batched
+    convolution, fast on CPU at any batch size. With one style for the whole batch (w [1, latent], as at
+    inference) style and demodulation are folded into the weight: a plain convolution.
+
+    x [B, Cin, H, W], w [B, latent] or [1, latent], bias [Cout] or None -> [B, Cout, H, W].
+    """
+
+    def __init__(self, latent_dim: int, cin: int, cout: int, kernel: int, demodulate: bool = True):
+        super().__init__()
+        self.affine = EqualLinear(latent_dim, cin, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.scale, self.pad, self.demodulate = 1.0 / math.sqrt(cin * kernel * kernel), kernel // 2, demodulate
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        s = self.affine(w)  # [B or 1, Cin]
+        weight = self.weight * self.scale
+        d = None
+        if self.demodulate:
+            dt = torch.promote_types(weight.dtype, torch.float32)
+            wsq = weight.to(dt).pow(2).sum(dim=(2, 3))  # [Cout, Cin]
+            d = torch.rsqrt(s.to(dt).pow(2) @ wsq.t() + 1e-8).to(s.dtype)  # [B or 1, Cout]
+        b = None if bias is None else bias.to(x.dtype)
+        if s.shape[0] == 1:  # shared style: fold into the weight
+            weight = weight * s[0][None, :, None, None]
+            if d is not None:
+                weight = weight * d[0][:, None, None, None]
+            return F.conv2d(x, weight.to(x.dtype), b, padding=self.pad)
+        out = F.conv2d(x * s[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.pad)
+        if d is not None:
+            out = out * d[:, :, None, None].to(out.dtype)
+        return out if b is None else out + b.view(1, -1, 1, 1)
+
+
+class StyledConv(nn.Module):
+    """Modulated 3x3 conv + per-pixel noise (per-channel strength, initially 0) + bias + leaky ReLU,
+    times ``gain_mask`` (the length mask times the activation gain sqrt(2))."""
+
+    def __init__(self, latent_dim: int, cin: int, cout: int):
+        super().__init__()
+        self.conv = ModulatedConv2d(latent_dim, cin, cout, 3)
+        self.noise_strength = nn.Parameter(torch.zeros(cout))
+        self.bias = nn.Parameter(torch.zeros(cout))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None,
+                gain_mask: torch.Tensor) -> torch.Tensor:
+        """x [B, Cin, H, W], w [B or 1, latent], noise [B, 1, H, W] or None (zero noise),
+        gain_mask [B, 1, 1, W] -> [B, Cout, H, W]."""
+        if noise is None:
+            x = self.conv(x, w, self.bias)
+            if self.training:  # keep the parameter in the graph (DDP: no unused parameters)
+                x = x + 0.0 * self.noise_strength.sum()
+        else:
+            x = self.conv(x, w)
+            x = x + (noise.to(x.dtype) * self.noise_strength.view(1, -1, 1, 1).to(x.dtype)
+                     + self.bias.view(1, -1, 1, 1).to(x.dtype))
+        return act_mask(x, gain_mask)
+
+
+class ToSpectrogram(nn.Module):
+    """1x1 modulated conv without demodulation to one channel, + bias. [B, C, H, W] -> [B, 1, H, W]."""
+
+    def __init__(self, latent_dim: int, cin: int, channels: int = 1):
+        super().__init__()
+        self.conv = ModulatedConv2d(latent_dim, cin, channels, 1, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, w, self.bias)
+
+
+class GeneratorBlock(nn.Module):
+    """(x2 blur upsampling) -> styled conv -> styled conv, masked after each step; plus to-spectrogram."""
+
+    def __init__(self, latent_dim: int, cin: int, cout: int, upsample: bool):
+        super().__init__()
+        self.up = BlurUpsample() if upsample else None
+        self.conv1 = StyledConv(latent_dim, cin, cout)
+        self.conv2 = StyledConv(latent_dim, cout, cout)
+        self.to_spec = ToSpectrogram(latent_dim, cout)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
+                noise: tuple[torch.Tensor | None, torch.Tensor | None]) -> torch.Tensor:
+        """x [B, Cin, H/2, W/2] (or [B, Cin, H, W] without upsampling), mask [B, 1, 1, W] -> [B, Cout, H, W]."""
+        if self.up is not None:
+            x = self.up(x)
+            x = x * mask if torch.is_grad_enabled() else x.mul_(mask)
+        gm = mask * SQRT2
+        x = self.conv1(x, w, noise[0], gm)
+        return self.conv2(x, w, noise[1], gm)
+
+
+def generator_filters(n_blocks: int, capacity: int, fmap_max: int) -> list[int]:
+    """Channel counts from the coarsest to the finest block: capacity * 2^(i+1), capped, reversed."""
+    return [min(fmap_max, capacity * 2 ** (i + 1)) for i in range(n_blocks)][::-1]
+
+
+class Generator(nn.Module):
+    """Conditional StyleGAN2 synthesis network on normalised spectrograms.
+
+    Args:
+        n_bands: frequency bands H of the spectrogram.
+        latent_dim: size of z and w.
+        capacity, fmap_max: channels of block i (coarsest first) = min(fmap_max, capacity * 2^(n_blocks - i)).
+        n_blocks: number of blocks (None: ``int(log2(n_bands) - 1)``, 5 for 80 bands); the first works at
+            the start resolution, each further block upsamples x2, so the total factor is U = 2^(n_blocks-1).
+        channels: spectrogram channels (1).
+
+    forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_blocks x [B, latent],
+    noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
+    """
+
+    def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
+                 n_blocks: int | None = None, channels: int = 1):
+        super().__init__()
+        self.n_blocks = int(n_blocks) if n_blocks else max(1, int(math.log2(n_bands) - 1))
+        self.factor = 2 ** (self.n_blocks - 1)
+        self.n_bands = n_bands
+        self.h0 = -(-n_bands // self.factor)  # start height; the top is cropped if H0 * U > n_bands
+        filt = generator_filters(self.n_blocks, capacity, fmap_max)
+        self.filters = filt
+        self.initial = nn.Parameter(torch.randn(1, filt[0], self.h0, 1))
+        self.initial_conv = EqualConv2d(filt[0], filt[0], 3, bias=False)
+        self.initial_bias = nn.Parameter(torch.zeros(filt[0]))
+        chans = [filt[0], *filt]
+        self.blocks = nn.ModuleList(
+            GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0) for i in range(self.n_blocks))
+        self.up = BlurUpsample()
+
+    def padded_size(self, t: int) -> int:
+        """Frames after padding to a multiple of the upsampling factor."""
+        return -(-t // self.factor) * self.factor
+
+    def conditions(self, cond: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(condition, mask) per block, coarsest first: cond [B, 1, H_full, T_pad] masked ->
+        [B, 1, H_full / 2^k, T_pad / 2^k] (mean over the valid frames of each cell) and [B, 1, 1, T_pad / 2^k]."""
+        out = []
+        full_mask = time_mask(lengths, cond.shape[-1], cond.dtype)
+        for i in range(self.n_blocks):
+            f = 2 ** (self.n_blocks - 1 - i)
+            m = time_mask(down_lengths(lengths, f), cond.shape[-1] // f, cond.dtype)
+            if f == 1:
+                out.append((cond, m))
+                continue
+            num = F.avg_pool2d(cond, f)
+            den = F.avg_pool2d(full_mask, (1, f))
+            out.append((num / den.clamp_min(1.0 / f) * m, m))
+        return out
+
+    def forward(self, cond: torch.Tensor, lengths: torch.Tensor, ws: Sequence[torch.Tensor],
+                noise_mode: str = "random") -> torch.Tensor:
+        b, _, h, t = cond.shape
+        t_pad, h_full = self.padded_size(t), self.h0 * self.factor
+        if t_pad != t or h_full != h:
+            cond = F.pad(cond, (0, t_pad - t, 0, h_full - h))
+        conds = self.conditions(cond, lengths)
+        c0, m0 = conds[0]
+        x = self.initial.to(cond.dtype).expand(b, -1, -1, t_pad // self.factor)
+        x = (x + c0) * (m0 * 0.5)
+        x = act_mask(self.initial_conv(x, self.initial_bias), m0 * SQRT2)
+        spec = None
+        for i, (block, (c, m)) in enumerate(zip(self.blocks, conds)):
+            hh, ww = c.shape[-2:]
+            if noise_mode == "random":
+                noise = tuple(torch.randn(b, 1, hh, ww, device=c.device, dtype=c.dtype) for _ in range(2))
+            elif noise_mode == "zero":
+                noise = (None, None)
+            else:
+                raise ValueError(f"noise_mode must be 'random' or 'zero', got {noise_mode!r}")
+            x = block(x, ws[i], m, noise)
+            x = mix_condition(x, c, m * 0.5)
+            s = block.to_spec(x, ws[i])
+            spec = s * m if spec is None else (self.up(spec) + s) * m
+        return spec[:, :, :h, :t]
+
+
+# ----------------------------------------------------------------------------- discriminator
+class DiscriminatorBlock(nn.Module):
+    """Residual block: two 3x3 convs (+ blur-downsampling), skip = (blur-downsampling) + 1x1 conv;
+    output = (main + skip) / sqrt(2), masked. [B, Cin, H, W] -> [B, Cout, ceil(H/2), ceil(W/2)] (or same)."""
+
+    def __init__(self, cin: int, cout: int, downsample: bool):
+        super().__init__()
+        self.conv1 = EqualConv2d(cin, cout, 3, bias=False)
+        self.b1 = nn.Parameter(torch.zeros(cout))
+        self.conv2 = EqualConv2d(cout, cout, 3, bias=False)
+        self.b2 = nn.Parameter(torch.zeros(cout))
+        self.skip = EqualConv2d(cin, cout, 1, bias=False)
+        self.down = BlurDownsample() if downsample else None
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, Cin, H, W] masked, lengths [B] valid frames at this resolution -> (out, out lengths)."""
+        m = time_mask(lengths, x.shape[-1], x.dtype)
+        h = leaky(self.conv1(x), self.b1) * m
+        skip = x
+        if self.down is not None:
+            h, skip = self.down(h), self.down(skip)
+            lengths = down_lengths(lengths, 2)
+            m = time_mask(lengths, h.shape[-1], x.dtype)
+            h, skip = h * m, skip * m
+        h = leaky(self.conv2(h), self.b2) * m
+        return (h + self.skip(skip)) / SQRT2 * m, lengths
+
+
+class Discriminator(nn.Module):
+    """Spectrogram discriminator: residual blur-downsampling blocks with length masks after each block,
+    a final 3x3 conv, mean over frequency, length-normalised mean over time, linear to a logit.
+
+    forward(x [B, 1, H, T] normalised, lengths [B]) -> logits [B]. Padding content never matters.
+    Blocks: ``n_blocks`` (None: ``int(log2(n_bands) - 1)``) downsampling ones + one at the coarsest scale;
+    channels min(fmap_max, 4 * capacity * 2^i).
+    """
+
+    def __init__(self, n_bands: int = 80, capacity: int = 16, fmap_max: int = 192, n_blocks: int | None = None,
+                 channels: int = 1):
+        super().__init__()
+        nb = int(n_blocks) if n_blocks else max(1, int(math.log2(n_bands) - 1))
+        filt = [channels] + [min(fmap_max, 4 * capacity * 2 ** i) for i in range(nb + 1)]
+        self.blocks = nn.ModuleList(DiscriminatorBlock(filt[i], filt[i + 1], downsample=i < nb)
+                                    for i in range(nb + 1))
+        self.final_conv = EqualConv2d(filt[-1], filt[-1], 3, bias=False)
+        self.final_bias = nn.Parameter(torch.zeros(filt[-1]))
+        self.out = EqualLinear(filt[-1], 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = x * time_mask(lengths, x.shape[-1], x.dtype)
+        for block in self.blocks:
+            x, lengths = block(x, lengths)
+        m = time_mask(lengths, x.shape[-1], x.dtype)
+        x = leaky(self.final_conv(x), self.final_bias) * m
+        x = (x.mean(dim=2, keepdim=True) * m).sum(dim=(2, 3)) / lengths.clamp_min(1)[:, None].to(x.dtype)  # [B, C]
+        return self.out(x).squeeze(1)
+
+
+# ----------------------------------------------------------------------------- the front-end
+DEFAULTS: dict[str, Any] = {
+    "n_bands": 80,
+    "latent_dim": 192,
+    "style_depth": 4,
+    "capacity": 16,
+    "fmap_max": 192,
+    "n_blocks": None,
+    "norm_min": LOG_FLOOR,   # fixed normalisation range of the log-mel input: (x - min) / (max - min)
+    "norm_max": 6.0,
+    "psi": 0.7,              # truncation at inference (1.0: none)
+    "noise_mode": "zero",    # per-pixel noise at inference: zero (deterministic) | random
+    "inference_seed": 0,     # the fixed latent z used at inference
+    "mixing_prob": 0.9,      # style mixing in training
+    "w_avg_beta": 0.995,
+    "mapping_lr_mul": 0.1,
+    "truncate_in_training": False,
+}
+INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
+
+
+@register("stylegan")
+class StyleGANEnhancer(FrontEnd):
+    """The reference enhancer: conditional StyleGAN2 generator + mapping network (with ``w_avg``).
+
+    ``forward(x [B, n_bands, T] log-mel, lengths [B]) -> (y [B, n_bands, T] log-mel, lengths)``.
+    In training mode latents and noise are random (style mixing with ``mixing_prob``), no truncation
+    unless ``truncate_in_training``. In eval mode the latent is fixed (``inference_seed``), noise is
+    ``noise_mode`` (zero by default) and w is truncated with ``psi``: deterministic and batch-consistent.
+    Inference options can be changed after loading with :meth:`set_inference_options`.
+    """
+
+    domain = "logmel"
+    trainable = True
+
+    def __init__(self, **config: Any):
+        unknown = sorted(set(config) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"stylegan: unknown config keys {unknown}; known: {sorted(DEFAULTS)}")
+        cfg = {**DEFAULTS, **config}
+        super().__init__(**cfg)
+        if not float(cfg["norm_max"]) > float(cfg["norm_min"]):
+            raise ValueError("stylegan: norm_max must exceed norm_min")
+        self.mapping = MappingNetwork(int(cfg["latent_dim"]), int(cfg["style_depth"]),
+                                      lr_mul=float(cfg["mapping_lr_mul"]), w_avg_beta=float(cfg["w_avg_beta"]))
+        self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
+                                   int(cfg["fmap_max"]), cfg["n_blocks"])
+        self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
+
+    # ------------------------------------------------------------------ options
+    def set_inference_options(self, **kw: Any) -> "StyleGANEnhancer":
+        """Change inference options (``psi``, ``noise_mode``, ``inference_seed``); kept in ``config``
+        so a re-saved model keeps them. Values may be strings (from a command line)."""
+        unknown = sorted(set(kw) - set(INFERENCE_OPTIONS))
+        if unknown:
+            raise ValueError(f"stylegan: unknown inference options {unknown}; known: {list(INFERENCE_OPTIONS)}")
+        if "psi" in kw:
+            self.psi = float(kw["psi"])
+        if "noise_mode" in kw:
+            if kw["noise_mode"] not in ("zero", "random"):
+                raise ValueError(f"noise_mode must be 'zero' or 'random', got {kw['noise_mode']!r}")
+            self.noise_mode = str(kw["noise_mode"])
+        if "inference_seed" in kw:
+            self.inference_seed = int(kw["inference_seed"])
+        self.config.update(psi=self.psi, noise_mode=self.noise_mode, inference_seed=self.inference_seed)
+        return self
+
+    @property
+    def n_styles(self) -> int:
+        return self.generator.n_blocks
+
+    # ------------------------------------------------------------------ normalisation
+    def normalise(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """log-mel [B, H, T] -> [B, 1, H, T] in [0, 1] for the fixed range, zero past lengths."""
+        lo, hi = float(self.config["norm_min"]), float(self.config["norm_max"])
+        return ((x - lo) / (hi - lo))[:, None] * time_mask(lengths, x.shape[-1], x.dtype)
+
+    def denormalise(self, y: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[B, 1, H, T] normalised -> log-mel [B, H, T], zero past lengths."""
+        lo, hi = float(self.config["norm_min"]), float(self.config["norm_max"])
+        return ((y * (hi - lo) + lo) * time_mask(lengths, y.shape[-1], y.dtype))[:, 0]
+
+    # ------------------------------------------------------------------ styles
+    def inference_latent(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The fixed latent z [1, latent] used at inference (same on every device)."""
+        g = torch.Generator().manual_seed(self.inference_seed)
+        return torch.randn(1, int(self.config["latent_dim"]), generator=g).to(device, self.mapping.w_avg.dtype)
+
+    def styles(self, batch: int, device: torch.device, z: torch.Tensor | None = None, psi: float | None = None,
+               update_w_avg: bool = False) -> list[torch.Tensor]:
+        """Per-block styles (n_blocks x [B, latent]).
+
+        Training mode with ``z`` None: random latents with style mixing. Eval mode with ``z`` None: the
+        fixed inference latent. ``psi``: truncation (None: config psi in eval, none in training unless
+        ``truncate_in_training``). ``update_w_avg``: update the running mean with the untruncated w.
+        """
+        n = self.n_styles
+        if z is None and self.training:
+            zs = torch.randn(2, batch, int(self.config["latent_dim"]), device=device, dtype=self.mapping.w_avg.dtype)
+            w = self.mapping(zs.flatten(0, 1)).view(2, batch, -1)
+            cut = n
+            if n > 1 and float(torch.rand(())) < float(self.config["mixing_prob"]):
+                cut = int(torch.randint(1, n, ()))
+            if update_w_avg:
+                self.mapping.update_w_avg(w[0] if cut == n else w.flatten(0, 1))
+            ws = [w[0] if i < cut else w[1] for i in range(n)]
+        else:
+            if z is None:
+                z = self.inference_latent(device)
+            w = self.mapping(z.to(device, self.mapping.w_avg.dtype))
+            if update_w_avg:
+                self.mapping.update_w_avg(w)
+            ws = [w] * n  # [1, latent] broadcasts over the batch (cheaper, and batch-independent numerics)
+        if psi is None and (not self.training or self.config["truncate_in_training"]):
+            psi = self.psi
+        if psi is not None and psi != 1.0:
+            ws = [self.mapping.truncate(w, psi) for w in ws]
+        return ws
+
+    # ------------------------------------------------------------------ forward
+    def generate(self, xn: torch.Tensor, lengths: torch.Tensor, z: torch.Tensor | None = None,
+                 psi: float | None = None, noise_mode: str | None = None, update_w_avg: bool = False) -> torch.Tensor:
+        """Normalised domain: xn [B, 1, H, T] (from :meth:`normalise`) -> [B, 1, H, T] normalised, masked."""
+        ws = self.styles(xn.shape[0], xn.device, z=z, psi=psi, update_w_avg=update_w_avg)
+        if noise_mode is None:
+            noise_mode = "random" if self.training else self.noise_mode
+        return self.generator(xn, lengths, ws, noise_mode)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, z: torch.Tensor | None = None,
+                psi: float | None = None, noise_mode: str | None = None, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, H, T] log-mel, lengths [B] -> (enhanced log-mel [B, H, T] zero past lengths, lengths)."""
+        if x.dim() != 3 or x.shape[1] != int(self.config["n_bands"]):
+            raise ValueError(f"stylegan expects [B, {self.config['n_bands']}, T] features, got {tuple(x.shape)}")
+        lengths = lengths.to(x.device)
+        y = self.generate(self.normalise(x, lengths), lengths, z=z, psi=psi, noise_mode=noise_mode)
+        return self.denormalise(y, lengths), lengths

@@ -1,0 +1,280 @@
+"""Stage 7: resynthesis to waveform and signal metrics of a front-end on one (degraded) set.
+
+For the first ``max_utts`` utterances (sorted ids) of a stage-3 feature dir:
+
+* waveform front-ends (``domain = "wave"``: specsub, wiener, resample, mask) enhance the degraded
+  audio (``wav.scp``) directly;
+* log-mel front-ends enhance the stored features (``feats.scp``), and the vocoder
+  (:func:`specenh.vocoder.logmel_to_wave`; FGLA, 32 iterations by default) turns the result into a
+  waveform. Because the vocoder itself costs quality, two more rows are computed with the *same*
+  vocoder: ``input_resynth`` (the degraded features, unenhanced) and ``clean_resynth`` (features of
+  the clean reference: the vocoder's ceiling). A log-mel front-end is judged against
+  ``input_resynth`` (like with like); its gap to ``clean_resynth`` is what enhancement can still gain.
+
+**Reference and level.** ``clean.scp`` gives the clean source of each utterance; the degraded
+wave is ``gain * degraded(clean)`` with ``gain`` from ``utt2gain`` (<= 1, anti-clipping; looked
+up in the feature dir, then in ``--data-dir``; 1 when absent, with a warning). Every metric is
+computed against ``gain * clean``, the clean signal at the level the input carries. PESQ, STOI,
+ESTOI and SI-SDR do not depend on the level; SDR and LSD do, which is why the reference is scaled.
+A set without ``clean.scp`` (a clean set) is its own reference.
+
+**Reading the numbers.** Griffin-Lim recovers *a* phase consistent with the magnitudes, not the
+original one, so waveform-matching metrics (SI-SDR, SDR) of every resynthesised row are near or
+below 0 dB whatever the features; compare log-mel systems on PESQ, STOI/ESTOI and LSD, and only
+against ``input_resynth`` / ``clean_resynth``. Waveform front-ends keep the noisy phase and all six
+metrics apply to them.
+
+Outputs in ``out_dir``: ``metrics.csv`` (the system: utt, pesq, stoi, estoi, si_sdr, sdr, lsd),
+``metrics_input.csv`` (the unprocessed degraded audio) and, for log-mel front-ends,
+``metrics_input_resynth.csv`` and ``metrics_clean_resynth.csv``; ``summary.json`` (means, missing
+counts, paired mean improvements over the unprocessed input); ``wav/<utt>.{clean,degraded,enhanced}.wav``
+for the first ``num_examples`` utterances; ``spectrogram_<utt>.png`` (clean / degraded / enhanced
+log-mel of the first utterance). A finished run leaves ``.done/resynth`` and is skipped on rerun
+unless ``overwrite``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from specenh.data.audio import load_audio, write_wav
+from specenh.data.kaldi import read_kv
+from specenh.features.io import length_sorted_batches, load_feat, pad_batch, read_feats_scp, read_utt2num_frames
+from specenh.features.logmel import FeatureConfig, LogMelExtractor
+from specenh.frontends.base import FrontEnd, resolve
+from specenh.metrics.signal import METRICS, compute_all, summarize
+from specenh.utils.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("utt",) + METRICS
+
+
+def _feature_config(feats_dir: Path) -> FeatureConfig:
+    from specenh.features.extract import feature_config_from_file
+
+    p = feats_dir / "feats_config.yaml"
+    if p.is_file():
+        return feature_config_from_file(p)
+    log.warning("%s has no feats_config.yaml; assuming the default features", feats_dir)
+    return FeatureConfig()
+
+
+def _lookup(name: str, feats_dir: Path, data_dir: Path | None) -> Path | None:
+    for d in (feats_dir, data_dir):
+        if d is not None and (d / name).is_file():
+            return d / name
+    return None
+
+
+def write_metrics_csv(path: str | Path, rows: Mapping[str, Mapping[str, float]]) -> None:
+    """``utt,pesq,stoi,estoi,si_sdr,sdr,lsd`` per utterance (NaN written as an empty cell)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(CSV_COLUMNS)
+            for utt, m in rows.items():
+                w.writerow([utt] + ["" if not math.isfinite(m[k]) else f"{m[k]:.6g}" for k in METRICS])
+
+
+def read_metrics_csv(path: str | Path) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out[row["utt"]] = {k: (float(row[k]) if row[k] != "" else math.nan) for k in METRICS}
+    return out
+
+
+def paired_delta(system: Mapping[str, Mapping[str, float]], base: Mapping[str, Mapping[str, float]]
+                 ) -> dict[str, dict[str, float]]:
+    """Mean over utterances of ``system - base`` per metric, on utterances where both are finite."""
+    out: dict[str, dict[str, float]] = {}
+    for k in METRICS:
+        d = [system[u][k] - base[u][k] for u in system if u in base
+             and math.isfinite(system[u][k]) and math.isfinite(base[u][k])]
+        out[k] = {"mean": float(np.mean(d)) if d else math.nan, "count": len(d)}
+    return out
+
+
+def spectrogram_panel(rows: Sequence[tuple[str, np.ndarray]], path: str | Path, title: str = "") -> None:
+    """One PNG with a log-mel image per row: ``rows`` = [(label, feats [D, T]), ...] (shared colour scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vals = np.concatenate([r[1].ravel() for r in rows])
+    vmax = float(np.percentile(vals, 99.5))
+    vmin = vmax - 16.0  # ~70 dB of dynamic range in natural-log power
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 2.1 * len(rows)), sharex=True, squeeze=False)
+    for ax, (label, f) in zip(axes[:, 0], rows):
+        im = ax.imshow(f, origin="lower", aspect="auto", interpolation="nearest", vmin=vmin, vmax=vmax, cmap="magma")
+        ax.set_ylabel("mel band")
+        ax.set_title(label, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("frame (10 ms)")
+    fig.colorbar(im, ax=axes[:, 0].tolist(), shrink=0.8, label="log mel power (nats)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+def _nan_json(obj: Any) -> Any:
+    """NaN -> None so the JSON is standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_json(v) for v in obj]
+    return obj
+
+
+def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str | Path, *, method: str = "fgla",
+                 n_iter: int = 32, num_examples: int = 3, max_utts: int | None = 50,
+                 data_dir: str | Path | None = None, batch_size: int = 8, inversion: str = "pinv",
+                 degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
+                 device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> dict[str, Any]:
+    """Run stage 7 for one (set, front-end); returns the summary (also in ``out_dir/summary.json``)."""
+    from specenh.vocoder import DeGLIDenoiser, MelRefiner, logmel_to_wave
+
+    feats_dir, out_dir = Path(feats_dir), Path(out_dir)
+    data_dir = Path(data_dir) if data_dir else None
+    done = out_dir / ".done" / "resynth"
+    if done.exists() and not overwrite and (out_dir / "summary.json").is_file():
+        log.info("%s: resynthesis already done; skipping", out_dir)
+        return json.loads((out_dir / "summary.json").read_text())
+    torch.set_num_threads(num_threads)
+    cfg = _feature_config(feats_dir)
+    sr = cfg.sample_rate
+    fe = resolve(frontend) if not isinstance(frontend, FrontEnd) else frontend
+    fe = fe.to(device).eval()
+    fe_name = str(frontend) if not isinstance(frontend, FrontEnd) else fe.name
+    denoiser = DeGLIDenoiser.load(degli_model) if degli_model else None
+    refiner = MelRefiner.load(refiner_model) if refiner_model else None
+    n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
+    utts = sorted(n2f)
+    if max_utts:
+        utts = utts[:max_utts]
+    if not utts:
+        raise ValueError(f"{feats_dir}: no utterances")
+    wav_scp = read_kv(feats_dir / "wav.scp")
+    clean_p = _lookup("clean.scp", feats_dir, data_dir)
+    if clean_p is None:
+        log.warning("%s: no clean.scp; the set is its own reference (a clean set)", feats_dir)
+    clean_scp = read_kv(clean_p) if clean_p else wav_scp
+    gain_p = _lookup("utt2gain", feats_dir, data_dir)
+    if gain_p is None and clean_p is not None:
+        log.warning("%s: no utt2gain (pass --data-dir of the degraded data dir); assuming gain 1: SDR and LSD "
+                    "are wrong for utterances that were scaled against clipping", feats_dir)
+    gains = {u: float(g) for u, g in read_kv(gain_p).items()} if gain_p else {}
+    missing = [u for u in utts if u not in wav_scp or u not in clean_scp]
+    if missing:
+        raise ValueError(f"{feats_dir}: {len(missing)} utterances lack wav.scp/clean.scp entries, e.g. {missing[:3]}")
+    feats = read_feats_scp(feats_dir / "feats.scp") if fe.domain == "logmel" else None
+    extractor = LogMelExtractor(cfg).to(device).eval()
+    voc_kw = dict(method=method, n_iter=n_iter, inversion=inversion, refiner=refiner, denoiser=denoiser)
+    systems = ["enhanced", "input"] + (["input_resynth", "clean_resynth"] if fe.domain == "logmel" else [])
+    rows: dict[str, dict[str, dict[str, float]]] = {s: {} for s in systems}
+    examples = set(utts[:num_examples])
+    panel_utt = utts[0]
+    t_enh = t_voc = audio_s = voc_audio_s = 0.0
+    (out_dir / "wav").mkdir(parents=True, exist_ok=True)
+    for batch in length_sorted_batches({u: n2f[u] for u in utts}, batch_size):
+        clean = [load_audio(clean_scp[u], sr, utt=u)[0] * gains.get(u, 1.0) for u in batch]
+        noisy = [load_audio(wav_scp[u], sr, utt=u)[0] for u in batch]
+        audio_s += sum(len(w) for w in noisy) / sr
+        cw, cl = pad_batch([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))[:, None] for w in clean])
+        with torch.inference_mode():
+            cfeats, cframes = extractor(cw[:, 0].to(device), cl.to(device))
+        outs: dict[str, list[np.ndarray]] = {}
+        t0 = time.perf_counter()
+        if fe.domain == "wave":
+            nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
+            ew, ewl = fe.enhance(nw[:, 0].to(device), nl.to(device))
+            outs["enhanced"] = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
+            with torch.inference_mode():
+                efeats, eframes = extractor(ew, ewl)
+            t_enh += time.perf_counter() - t0
+        else:
+            x, lens = pad_batch([load_feat(feats, u) for u in batch])
+            kw = {"clean": cfeats, "clean_lengths": cframes} if fe.needs_clean else {}
+            efeats, eframes = fe.enhance(x.to(device), lens.to(device), **kw)
+            t1 = time.perf_counter()
+            t_enh += t1 - t0
+            todo = {"enhanced": (efeats, eframes), "input_resynth": (x, lens), "clean_resynth": (cfeats, cframes)}
+            if fe.name == "identity":
+                todo.pop("enhanced")
+            for name, (f, fl) in todo.items():
+                w, wl = logmel_to_wave(f.to(device), fl.to(device), cfg, **voc_kw)
+                outs[name] = [w[i, : int(wl[i])].cpu().numpy() for i in range(len(batch))]
+                voc_audio_s += float(wl.sum()) / sr
+            if fe.name == "identity":
+                outs["enhanced"] = outs["input_resynth"]
+            t_voc += time.perf_counter() - t1
+        outs["input"] = noisy
+        for i, u in enumerate(batch):
+            for s in systems:
+                rows[s][u] = compute_all(clean[i], outs[s][i], sr, utt=u)
+            if u in examples:
+                write_wav(out_dir / "wav" / f"{u}.clean.wav", clean[i], sr)
+                write_wav(out_dir / "wav" / f"{u}.degraded.wav", noisy[i], sr)
+                write_wav(out_dir / "wav" / f"{u}.enhanced.wav", outs["enhanced"][i], sr)
+                if fe.domain == "logmel":
+                    write_wav(out_dir / "wav" / f"{u}.input_resynth.wav", outs["input_resynth"][i], sr)
+            if u == panel_utt:
+                nf = int(cframes[i])
+                deg = load_feat(feats, u).T if feats is not None else None
+                if deg is None:
+                    with torch.inference_mode():
+                        nt = torch.from_numpy(noisy[i])[None]
+                        df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
+                    deg = df[0, :, : int(dfl[0])].numpy()
+                panel = [("clean (reference)", cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", deg),
+                         (f"enhanced: {fe_name}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
+                          efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
+                spectrogram_panel(panel, out_dir / f"spectrogram_{u}.png", title=f"{feats_dir.name} / {fe_name} / {u}")
+    order = {s: {u: rows[s][u] for u in utts} for s in systems}
+    write_metrics_csv(out_dir / "metrics.csv", order["enhanced"])
+    for s in systems[1:]:
+        write_metrics_csv(out_dir / f"metrics_{s}.csv", order[s])
+    summary: dict[str, Any] = {
+        "set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": fe_name, "domain": fe.domain,
+        "vocoder": ({"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
+                     "refiner_model": str(refiner_model or "")} if fe.domain == "logmel" else None),
+        "num_utts": len(utts), "audio_s": audio_s,
+        "reference": "clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
+        "gain_found": gain_p is not None,
+        "metrics": {s: summarize(order[s].values()) for s in systems},
+        "delta_vs_input": paired_delta(order["enhanced"], order["input"]),
+        "pesq_missing": {s: summarize(order[s].values())["pesq"]["missing"] for s in systems},
+        "enhance_xrt": audio_s / max(t_enh, 1e-9),
+        "vocoder_xrt": voc_audio_s / max(t_voc, 1e-9) if fe.domain == "logmel" else None,
+        "higher_is_better": {k: k != "lsd" for k in METRICS},
+        "panel": f"spectrogram_{panel_utt}.png",
+    }
+    if fe.domain == "logmel":
+        summary["delta_vs_input_resynth"] = paired_delta(order["enhanced"], order["input_resynth"])
+    (out_dir / "summary.json").write_text(json.dumps(_nan_json(summary), indent=2) + "\n")
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.touch()
+    m, d = summary["metrics"]["enhanced"], summary["delta_vs_input"]
+    log.info("%s: %d utts, PESQ %.2f (%+.2f), STOI %.3f (%+.3f), SI-SDR %.2f dB (%+.2f), LSD %.2f dB (%+.2f); "
+             "PESQ missing %d", out_dir, len(utts), m["pesq"]["mean"], d["pesq"]["mean"], m["stoi"]["mean"],
+             d["stoi"]["mean"], m["si_sdr"]["mean"], d["si_sdr"]["mean"], m["lsd"]["mean"], d["lsd"]["mean"],
+             m["pesq"]["missing"])
+    return summary
+
+
+__all__ = ["resynthesize", "write_metrics_csv", "read_metrics_csv", "paired_delta", "spectrogram_panel", "CSV_COLUMNS"]

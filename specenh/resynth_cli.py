@@ -1,0 +1,35 @@
+"""``specenh resynth``: stage 7, resynthesis to waveform + signal metrics for one (set, front-end)."""
+from __future__ import annotations
+
+import argparse
+
+
+def _run(args: argparse.Namespace) -> int:
+    from specenh.resynth import resynthesize
+
+    resynthesize(args.feats_dir, args.frontend, args.out_dir, method=args.method, n_iter=args.n_iter,
+                 num_examples=args.num_examples, max_utts=args.max_utts or None, data_dir=args.data_dir,
+                 batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
+                 refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
+                 overwrite=args.overwrite)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("resynth", help="resynthesise enhanced features to audio and compute signal metrics (stage 7)")
+    p.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a (degraded) set")
+    p.add_argument("--frontend", required=True, help="registered name (identity, specsub, ...) or checkpoint path")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--data-dir", default=None, help="degraded data dir (for utt2gain / clean.scp if not in feats dir)")
+    p.add_argument("--num-examples", type=int, default=3, help="utterances written as wavs")
+    p.add_argument("--method", default="fgla", choices=["gla", "fgla", "degli"], help="phase reconstruction")
+    p.add_argument("--n-iter", type=int, default=32)
+    p.add_argument("--inversion", default="pinv", choices=["pinv", "nnls"], help="mel -> linear magnitude")
+    p.add_argument("--degli-model", default=None, help="trained DeGLI denoiser (needed by --method degli)")
+    p.add_argument("--refiner-model", default=None, help="trained mel refiner (optional)")
+    p.add_argument("--max-utts", type=int, default=50, help="first N utterances (sorted ids); 0 = all")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-threads", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_run)

@@ -1,0 +1,416 @@
+"""Stage 4 for the reference enhancer: adversarial training of the StyleGAN front-end.
+
+Lightning 2 module with manual optimisation, one discriminator step then one generator step per batch:
+
+- D: hinge loss on clean (real) vs enhanced (fake) spectrograms, + R1 penalty on the real ones every
+  ``r1_every`` steps (scaled by ``r1_every``);
+- G: ``-D(G(x))`` + consistency loss (input vs output at ~20 bands) + contextual loss between enhanced
+  and clean features, either from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from
+  log-mel patches (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional
+  L1 to the clean log-mel (paired mode only).
+
+Paired mode (degraded / clean pairs of the same utterances) and unpaired mode (``train.unpaired: true``:
+the clean target is an independent random utterance) both work. The frozen ASR is held as a plain
+attribute, not a submodule: it is not in the optimisers, the checkpoints, or DDP's parameter set.
+DDP: the two networks take turns, so DDP runs with ``find_unused_parameters`` (each backward reduces
+only its own network); every parameter of a network takes part in that network's loss.
+
+Outputs in ``exp_dir``: ``model.pt`` (the front-end, :func:`specenh.frontends.load`),
+``checkpoints/last.ckpt`` (resume), ``tb/`` (TensorBoard scalars + spectrogram images, when
+tensorboard is installed), ``logs/`` (CSV scalars), ``train_info.json``, ``config.yaml`` (resolved).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from specenh.frontends.stylegan.losses import (consistency_loss, contextual_loss, g_adv_loss, hinge_d_loss,
+                                               logmel_patches, masked_l1, r1_penalty)
+from specenh.frontends.stylegan.model import DEFAULTS as MODEL_DEFAULTS
+from specenh.frontends.stylegan.model import Discriminator, StyleGANEnhancer
+from specenh.train import FrontendData, register_trainer
+from specenh.utils.config import merge, save_config
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "model": dict(MODEL_DEFAULTS),
+    "disc": {"capacity": 16, "fmap_max": 192, "n_blocks": None},
+    "loss": {
+        "adv_weight": 1.0,
+        "consistency_weight": 10.0,
+        "consistency_bins": 20,
+        "r1_gamma": 10.0,            # R1 weight (penalty = gamma / 2 * E||grad||^2)
+        "r1_every": 4,               # lazy regularisation interval (the penalty is scaled by it)
+        "cx_weight": 1.0,
+        "cx_source": "asr",          # asr (frozen-ASR encoder features) | mel (log-mel patches) | none
+        "cx_layers": [1, -1],        # encoder layers for cx_source=asr (negative: from the end)
+        "cx_h": 0.5,
+        "cx_max_positions": 512,
+        "cx_patch_bands": None,      # mel patches: bands (None: all), frames, strides
+        "cx_patch_frames": 4,
+        "cx_patch_band_stride": None,
+        "cx_patch_frame_stride": 2,
+        "fm_weight": 0.0,            # L1 feature matching on the ASR features (paired only)
+        "l1_weight": 0.0,            # L1 to the clean normalised log-mel (paired only; not in the paper)
+    },
+    "train": {
+        "unpaired": False,
+        "crop_frames": 256,          # random crops of this many frames (same crop in degraded and clean)
+        "batch_size": 16,
+        "batch_max_frames": 4096,    # padded frames per batch
+        "max_utts": None,            # per training condition (None: all)
+        "lr_g": 2.0e-4,
+        "lr_d": 2.0e-4,
+        "betas": [0.5, 0.9],
+        "grad_clip": 0.0,            # 0: off
+        "max_minutes": 15.0,         # wall-clock budget (kept across resumes)
+        "max_steps": 100000,         # batches (each: one D step + one G step)
+        "max_epochs": 10000,
+        "precision": "32-true",      # bf16-mixed / 16-mixed on GPU
+        "accelerator": "auto",
+        "devices": 1,
+        "num_nodes": 1,
+        "num_workers": 0,
+        "num_threads": 2,            # torch CPU threads
+        "val_every_steps": 200,
+        "num_val_utts": 64,
+        "val_max_frames": 1000,
+        "val_batch_size": 16,
+        "ckpt_every_steps": 200,
+        "log_every_steps": 10,
+        "image_every_steps": 200,    # spectrogram images (TensorBoard) in training and at validation
+        "progress_bar": True,
+    },
+}
+
+
+def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Defaults under the given config; unknown keys in ``loss``/``train``/``disc`` are errors."""
+    for sec in ("loss", "train", "disc"):
+        unknown = sorted(set(cfg.get(sec) or {}) - set(DEFAULTS[sec]))
+        if unknown:
+            raise ValueError(f"stylegan config: unknown {sec} keys {unknown}; known: {sorted(DEFAULTS[sec])}")
+    out = merge(DEFAULTS, {k: v for k, v in cfg.items() if v is not None})
+    if out["loss"]["cx_source"] not in ("asr", "mel", "none"):
+        raise ValueError(f"loss.cx_source must be asr, mel or none, got {out['loss']['cx_source']!r}")
+    return out
+
+
+def needs_asr(cfg: dict[str, Any]) -> bool:
+    lc = cfg["loss"]
+    return (float(lc["cx_weight"]) > 0 and lc["cx_source"] == "asr") or float(lc["fm_weight"]) > 0
+
+
+def _spec_image(mats: list[torch.Tensor]) -> torch.Tensor:
+    """Stack normalised spectrograms [H, T] (low frequencies at the bottom) into one [1, H', T] image."""
+    t = max(m.shape[-1] for m in mats)
+    rows = []
+    for m in mats:
+        m = torch.nn.functional.pad(m.detach().float().cpu().clamp(0, 1), (0, t - m.shape[-1]))
+        rows += [m.flip(0), torch.ones(2, t)]
+    return torch.cat(rows[:-1])[None]
+
+
+def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader
+
+    from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
+
+    class StyleGANModule(pl.LightningModule):
+        """Generator (the front-end: mapping + synthesis) and discriminator; the ASR is a plain attribute."""
+
+        def __init__(self):
+            super().__init__()
+            self.cfg = cfg
+            self.automatic_optimization = False
+            self.enhancer = StyleGANEnhancer(**cfg["model"])
+            self.disc = Discriminator(n_bands=int(cfg["model"]["n_bands"]), **cfg["disc"])
+            self.__dict__["asr"] = asr  # not a submodule: no optimiser, no state_dict, invisible to DDP
+            self.lc, self.tc = cfg["loss"], cfg["train"]
+            self.paired = not bool(self.tc["unpaired"])
+            self._train_ds = None
+            self._train_sampler = None
+
+        # -------------------------------------------------------------- data
+        def train_dataloader(self):
+            tc, seed = self.tc, int(cfg["seed"])
+            ds = PairedFeatDataset(data.train_feats, data.train_clean_feats, max_frames=tc["crop_frames"],
+                                   unpaired=bool(tc["unpaired"]), seed=seed, max_utts=tc["max_utts"])
+            ws = self.trainer.world_size
+            sampler = BucketBatchSampler(ds.frames, int(tc["batch_max_frames"]), int(tc["batch_size"]), seed,
+                                         rank=self.trainer.global_rank, world_size=ws, drop_last=ws > 1)
+            self._train_ds, self._train_sampler = ds, sampler
+            nw = int(tc["num_workers"])
+            return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=nw,
+                              persistent_workers=nw > 0)
+
+        def val_dataloader(self):
+            vf = [Path(p) for p in data.valid_feats]
+            if not vf or int(self.tc["num_val_utts"]) <= 0 or not all((p / "feats.scp").is_file() for p in vf):
+                return []
+            tc = self.tc
+            per = max(1, math.ceil(int(tc["num_val_utts"]) / len(vf)))
+            ds = PairedFeatDataset(vf, data.valid_clean_feats, max_frames=tc["val_max_frames"], unpaired=False,
+                                   seed=int(cfg["seed"]), max_utts=per)
+            sampler = BucketBatchSampler(ds.frames, 10 ** 9, int(tc["val_batch_size"]), 0,
+                                         rank=self.trainer.global_rank, world_size=self.trainer.world_size)
+            return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=0)
+
+        def on_fit_start(self):
+            if self.asr is not None:
+                self.asr.to(self.device)
+            torch.manual_seed(int(cfg["seed"]) + 1000 * self.global_rank + self.global_step)  # differs per rank
+
+        def on_train_epoch_start(self):
+            if self._train_ds is not None:
+                self._train_ds.set_epoch(self.current_epoch)
+                self._train_sampler.set_epoch(self.current_epoch)
+
+        # -------------------------------------------------------------- losses
+        @property
+        def step(self) -> int:
+            """Batches done (global_step counts both optimisers' steps)."""
+            return self.global_step // 2
+
+        def features(self, spec_n: torch.Tensor, lengths: torch.Tensor, source: str):
+            """Feature sets of a normalised spectrogram [B, 1, H, T] for the contextual / feature-matching
+            losses: list of (features [B, C, N], lengths [B]); from log-mel patches or ASR encoder layers."""
+            lc = self.lc
+            if source == "mel":
+                return [logmel_patches(spec_n, lengths, lc["cx_patch_bands"], int(lc["cx_patch_frames"]),
+                                       lc["cx_patch_band_stride"], int(lc["cx_patch_frame_stride"]))]
+            if self.asr is None:
+                raise RuntimeError("the contextual/feature-matching loss on ASR features needs the frozen ASR "
+                                   "(--asr-model); or set loss.cx_source=mel")
+            feats, flen = self.asr.encoder_features(self.enhancer.denormalise(spec_n, lengths), lengths,
+                                                    list(lc["cx_layers"]))
+            return [(f, flen) for f in feats]
+
+        def cx(self, gen, tgt, max_positions: int | None) -> torch.Tensor:
+            h = float(self.lc["cx_h"])
+            return sum(contextual_loss(g, t, h=h, x_lengths=gl, y_lengths=tl, max_positions=max_positions)
+                       for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
+
+        def feature_losses(self, fake_n, xl, y_n, yl) -> tuple[torch.Tensor, torch.Tensor]:
+            """(contextual loss, feature-matching L1) between enhanced and clean features."""
+            lc = self.lc
+            zero = fake_n.new_zeros(()).float()
+            use_cx = float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none"
+            use_fm = float(lc["fm_weight"]) > 0 and self.paired
+            cx = fm = zero
+            gen = tgt = None
+            if use_cx:
+                gen = self.features(fake_n, xl, lc["cx_source"])
+                with torch.no_grad():
+                    tgt = self.features(y_n, yl, lc["cx_source"])
+                cx = self.cx(gen, tgt, int(lc["cx_max_positions"]))
+            if use_fm:
+                if not (use_cx and lc["cx_source"] == "asr"):
+                    gen = self.features(fake_n, xl, "asr")
+                    with torch.no_grad():
+                        tgt = self.features(y_n, yl, "asr")
+                fm = sum(masked_l1(g[..., : t.shape[-1]].float(), t[..., : g.shape[-1]].float(), torch.minimum(gl, tl))
+                         for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
+            return cx, fm
+
+        # -------------------------------------------------------------- training
+        def training_step(self, batch, batch_idx):
+            opt_g, opt_d = self.optimizers()
+            lc, tc = self.lc, self.tc
+            fe, disc = self.enhancer, self.disc
+            x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
+            b = x.shape[0]
+            x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
+            step = self.step
+
+            # ---- discriminator step
+            self.toggle_optimizer(opt_d)
+            with torch.no_grad():
+                fake_n = fe.generate(x_n, xl)
+            r1_every = int(lc["r1_every"])
+            do_r1 = float(lc["r1_gamma"]) > 0 and r1_every > 0 and step % r1_every == 0
+            d_real = disc(y_n, yl)
+            d_fake = disc(fake_n, xl)
+            d_loss = hinge_d_loss(d_real, d_fake)
+            if do_r1:
+                with torch.autocast(self.device.type, enabled=False):
+                    real = y_n.detach().float().requires_grad_(True)
+                    r1 = r1_penalty(real, disc(real, yl))
+                d_loss = d_loss + float(lc["r1_gamma"]) / 2 * r1 * r1_every
+                self.log("train/r1", r1.detach(), batch_size=b)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            if float(tc["grad_clip"]) > 0:
+                self.clip_gradients(opt_d, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
+            opt_d.step()
+            self.untoggle_optimizer(opt_d)
+
+            # ---- generator step
+            self.toggle_optimizer(opt_g)
+            fake_n = fe.generate(x_n, xl, update_w_avg=True)
+            g_adv = g_adv_loss(disc(fake_n, xl))
+            cons = consistency_loss(x_n, fake_n, xl, int(lc["consistency_bins"]))
+            cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
+            g_loss = float(lc["adv_weight"]) * g_adv + float(lc["consistency_weight"]) * cons \
+                + float(lc["cx_weight"]) * cx + float(lc["fm_weight"]) * fm
+            l1 = None
+            if float(lc["l1_weight"]) > 0 and self.paired:
+                l1 = masked_l1(fake_n[:, 0], y_n[:, 0], xl)
+                g_loss = g_loss + float(lc["l1_weight"]) * l1
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            if float(tc["grad_clip"]) > 0:
+                self.clip_gradients(opt_g, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+
+            logs = {"train/d_loss": d_loss, "train/g_loss": g_loss, "train/g_adv": g_adv, "train/consistency": cons,
+                    "train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()}
+            if float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none":
+                logs["train/cx"] = cx
+            if float(lc["fm_weight"]) > 0:
+                logs["train/fm"] = fm
+            if l1 is not None:
+                logs["train/l1"] = l1
+            self.log_dict({k: v.detach().float() for k, v in logs.items()}, batch_size=b)
+            self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
+                          logger=False, batch_size=b)
+            every = int(tc["image_every_steps"])
+            if every > 0 and step % every == 0:
+                self.log_images("train", x_n[0, 0, :, : xl[0]], fake_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+
+        # -------------------------------------------------------------- validation
+        def validation_step(self, batch, batch_idx):
+            fe = self.enhancer
+            x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
+            b = x.shape[0]
+            x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
+            out_n = fe.generate(x_n, xl)  # eval mode: fixed latent, truncation psi, zero noise
+            enh = fe.denormalise(out_n, xl)
+            y_m = fe.denormalise(y_n, yl)
+            x_m = fe.denormalise(x_n, xl)
+            logs = {"val/l1_enhanced": masked_l1(enh, y_m, xl), "val/l1_input": masked_l1(x_m, y_m, xl),
+                    "val/consistency": consistency_loss(x_n, out_n, xl, int(self.lc["consistency_bins"]))}
+            src = self.lc["cx_source"]
+            if src == "mel" or (src == "asr" and self.asr is not None):
+                tgt = self.features(y_n, yl, src)
+                logs["val/cx_enhanced"] = self.cx(self.features(out_n, xl, src), tgt, None)
+                logs["val/cx_input"] = self.cx(self.features(x_n, xl, src), tgt, None)
+            self.log_dict({k: v.float() for k, v in logs.items()}, batch_size=b, sync_dist=True,
+                          prog_bar=False)
+            if batch_idx == 0:
+                self.log_images("val", x_n[0, 0, :, : xl[0]], out_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+
+        def log_images(self, tag: str, inp, enh, clean) -> None:
+            if not self.trainer.is_global_zero:
+                return
+            for lg in self.loggers:
+                exp = getattr(lg, "experiment", None)
+                if hasattr(exp, "add_image"):
+                    exp.add_image(f"{tag}/input_enhanced_clean", _spec_image([inp, enh, clean]), self.step)
+
+        def configure_optimizers(self):
+            betas = tuple(float(v) for v in self.tc["betas"])
+            opt_g = torch.optim.Adam(self.enhancer.parameters(), lr=float(self.tc["lr_g"]), betas=betas)
+            opt_d = torch.optim.Adam(self.disc.parameters(), lr=float(self.tc["lr_d"]), betas=betas)
+            return [opt_g, opt_d]
+
+    return StyleGANModule()
+
+
+def _loggers(exp_dir: Path) -> list:
+    import lightning.pytorch as pl
+
+    loggers = [pl.loggers.CSVLogger(str(exp_dir), name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+
+        loggers.insert(0, pl.loggers.TensorBoardLogger(str(exp_dir), name="tb", default_hp_metric=False))
+    except ImportError:
+        log.info("tensorboard not installed: CSV logs only (%s/logs)", exp_dir)
+    return loggers
+
+
+@register_trainer("stylegan")
+def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
+    """Train the StyleGAN enhancer; returns ``exp_dir/model.pt``. Resumes from
+    ``exp_dir/checkpoints/last.ckpt`` when present (the wall-clock budget counts across resumes)."""
+    import lightning.pytorch as pl
+
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    cfg = resolve_config(copy.deepcopy(dict(cfg)))
+    tc = cfg["train"]
+    if tc["unpaired"] and (float(cfg["loss"]["fm_weight"]) > 0 or float(cfg["loss"]["l1_weight"]) > 0):
+        log.warning("unpaired mode: feature matching and L1 to clean need aligned pairs; they are off")
+    save_config(cfg, exp_dir / "config.yaml")
+    torch.set_num_threads(int(tc["num_threads"]))
+    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+
+    precision = str(tc["precision"])
+    if not torch.cuda.is_available() and tc["accelerator"] in ("auto", "gpu", "cuda") and "16" in precision:
+        log.info("no GPU: precision %s -> 32-true", precision)
+        precision = "32-true"
+    asr = None
+    if needs_asr(cfg):
+        if not data.asr_model:
+            raise ValueError("stylegan: loss.cx_source=asr (or fm_weight > 0) needs the frozen ASR (--asr-model); "
+                             "set loss.cx_source=mel or loss.cx_weight=0 to train without it")
+        from specenh.asr.frozen import FrozenASR
+
+        asr = FrozenASR(data.asr_model)
+        n = asr.num_layers
+        bad = [l for l in cfg["loss"]["cx_layers"] if not -n <= int(l) < n]
+        if bad:
+            raise ValueError(f"loss.cx_layers {bad} out of range for an encoder of {n} layers")
+    module = _lightning_module(cfg, data, asr)
+    n_g = sum(p.numel() for p in module.enhancer.parameters())
+    n_d = sum(p.numel() for p in module.disc.parameters())
+    log.info("stylegan: generator+mapping %.3f M parameters, discriminator %.3f M; %s mode, contextual loss on %s",
+             n_g / 1e6, n_d / 1e6, "unpaired" if tc["unpaired"] else "paired", cfg["loss"]["cx_source"])
+
+    n_dev = tc["devices"] if isinstance(tc["devices"], int) else 2
+    strategy = "auto"
+    if int(tc["num_nodes"]) > 1 or n_dev != 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        strategy = DDPStrategy(find_unused_parameters=True)  # G and D take turns: each backward reduces one net
+    ckpt_dir = exp_dir / "checkpoints"
+    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                           every_n_train_steps=2 * int(tc["ckpt_every_steps"]))
+    val_every = int(tc["val_every_steps"])
+    trainer = pl.Trainer(
+        max_epochs=int(tc["max_epochs"]), max_steps=2 * int(tc["max_steps"]),
+        max_time={"minutes": float(tc["max_minutes"])}, accelerator=tc["accelerator"], devices=tc["devices"],
+        num_nodes=int(tc["num_nodes"]), strategy=strategy, precision=precision, callbacks=[ckpt_cb],
+        logger=_loggers(exp_dir), log_every_n_steps=int(tc["log_every_steps"]), num_sanity_val_steps=0,
+        val_check_interval=val_every if val_every > 0 else None, check_val_every_n_epoch=None if val_every > 0 else 1,
+        limit_val_batches=None if val_every > 0 else 0, use_distributed_sampler=False,
+        enable_model_summary=False, enable_progress_bar=bool(tc["progress_bar"]), default_root_dir=str(exp_dir),
+    )
+    resume = ckpt_dir / "last.ckpt"
+    t0 = time.time()
+    trainer.fit(module, ckpt_path=str(resume) if resume.is_file() else None)
+    elapsed = time.time() - t0
+    trainer.save_checkpoint(str(resume))
+    out = exp_dir / "model.pt"
+    if trainer.is_global_zero:
+        module.enhancer.cpu().save(out)
+        steps = trainer.global_step // 2
+        info = {"generator_params": n_g, "discriminator_params": n_d, "steps": steps, "epochs": trainer.current_epoch,
+                "train_seconds_this_run": round(elapsed, 1), "unpaired": bool(tc["unpaired"]),
+                "cx_source": cfg["loss"]["cx_source"], "precision": precision,
+                "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}}
+        (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        log.info("saved %s after %d steps", out, steps)
+    return out

@@ -1,0 +1,130 @@
+"""StyleGAN enhancer training (specenh.train.gan): a few steps on tiny synthetic feature dirs, paired and
+unpaired, contextual loss on a tiny random frozen ASR and on log-mel patches; resume; model.pt loads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from specenh.features.io import FeatWriter
+from specenh.frontends import load
+from specenh.train import FrontendData, train_frontend
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = "the old farmer carried seven heavy baskets to market before noon".split()
+
+
+def _write_set(d: Path, mats: dict[str, np.ndarray], texts: dict[str, str]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    with FeatWriter(d / "feats.ark", d / "feats.scp") as w:
+        for u, m in mats.items():
+            w.write(u, m)
+    (d / "utt2num_frames").write_text("".join(f"{u} {m.shape[0]}\n" for u, m in mats.items()))
+    (d / "text").write_text("".join(f"{u} {texts[u]}\n" for u in mats))
+
+
+@pytest.fixture(scope="module")
+def feats_root(tmp_path_factory) -> Path:
+    """dump/feats-like tree: train, train_noise, dev, dev_noise (log-mel-like values, [T, 80])."""
+    root = tmp_path_factory.mktemp("feats")
+    rng = np.random.default_rng(0)
+    for s, n in (("train", 10), ("dev", 4)):
+        clean, noisy, texts = {}, {}, {}
+        for i in range(n):
+            t = int(rng.integers(40, 90))
+            base = -10 + 3 * np.sin(np.arange(t)[:, None] / 5.0 + np.arange(80)[None, :] / 9.0 + i)
+            c = (base + 0.3 * rng.standard_normal((t, 80))).astype(np.float32)
+            clean[f"u{s}{i}"] = c
+            noisy[f"u{s}{i}"] = np.logaddexp(c, -7 + rng.standard_normal((t, 80))).astype(np.float32)
+            texts[f"u{s}{i}"] = " ".join(rng.choice(WORDS, size=4))
+        _write_set(root / s, clean, texts)
+        _write_set(root / f"{s}_noise", noisy, texts)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_nemo(tmp_path_factory) -> Path:
+    """A random tiny Conformer-CTC saved as .nemo (the frozen ASR of the contextual loss)."""
+    from specenh.asr.train import build_model, train_tokenizer
+    from specenh.utils.config import load_yaml
+
+    d = tmp_path_factory.mktemp("asr")
+    rng = np.random.default_rng(0)
+    tok = train_tokenizer([" ".join(rng.choice(WORDS, size=6)) for _ in range(100)], d / "tok", vocab_size=30)
+    cfg = load_yaml(REPO / "conf" / "asr" / "conformer_ctc_mini.yaml")["model"]
+    cfg["encoder"].update(n_layers=2, d_model=16, n_heads=2, subsampling_conv_channels=16)
+    cfg["decoder"]["feat_in"] = 16
+    torch.manual_seed(0)
+    model = build_model(cfg, tok)
+    path = d / "tiny.nemo"
+    model.save_to(str(path))
+    return path
+
+
+def _data(root: Path, asr: Path | None) -> FrontendData:
+    return FrontendData(train_feats=[root / "train_noise"], train_clean_feats=[root / "train"],
+                        valid_feats=[root / "dev_noise"], valid_clean_feats=[root / "dev"],
+                        asr_model=str(asr) if asr else None)
+
+
+def _cfg(**train) -> dict:
+    return {
+        "seed": 0,
+        "model": {"latent_dim": 16, "style_depth": 1, "capacity": 2, "fmap_max": 8, "psi": 0.7},
+        "disc": {"capacity": 1, "fmap_max": 8},
+        "loss": {"cx_source": "asr", "cx_layers": [0, -1], "cx_max_positions": 16, "fm_weight": 0.5, "r1_every": 2},
+        "train": {"crop_frames": 48, "batch_size": 4, "batch_max_frames": 10000, "max_steps": 3,
+                  "val_every_steps": 2, "ckpt_every_steps": 2, "num_val_utts": 4, "image_every_steps": 2,
+                  "log_every_steps": 1, "progress_bar": False, "num_threads": 1, **train},
+    }
+
+
+def _check_model(path: Path, root: Path) -> None:
+    fe = load(path)
+    assert fe.name == "stylegan" and not fe.training
+    assert fe.mapping.w_avg.abs().sum() > 0  # the running mean was tracked and saved
+    x = torch.randn(2, 80, 37) - 9
+    y, yl = fe.enhance(x, torch.tensor([37, 20]))
+    assert y.shape == x.shape and torch.isfinite(y).all() and torch.all(y[1, :, 20:] == 0)
+
+
+def test_train_paired_asr_cx_and_resume(feats_root, tiny_nemo, tmp_path):
+    exp = tmp_path / "exp"
+    out = train_frontend("stylegan", _cfg(), _data(feats_root, tiny_nemo), exp)
+    assert out == exp / "model.pt" and out.is_file()
+    assert (exp / "checkpoints" / "last.ckpt").is_file() and (exp / "config.yaml").is_file()
+    info = json.loads((exp / "train_info.json").read_text())
+    assert info["steps"] == 3
+    m = info["metrics"]
+    for k in ("train/d_loss", "train/g_adv", "train/cx", "train/fm", "train/consistency", "val/l1_enhanced",
+              "val/cx_enhanced"):
+        assert k in m and np.isfinite(m[k]), k
+    assert m["train/cx"] > 0
+    assert list((exp / "tb").rglob("events.out.tfevents.*")), "TensorBoard events written"
+    _check_model(out, feats_root)
+    w_avg_before = load(out).mapping.w_avg.clone()
+    # resume: two more steps on top of the saved three
+    out2 = train_frontend("stylegan", _cfg(max_steps=5), _data(feats_root, tiny_nemo), exp)
+    info2 = json.loads((exp / "train_info.json").read_text())
+    assert info2["steps"] == 5
+    assert not torch.equal(load(out2).mapping.w_avg, w_avg_before)
+
+
+def test_train_unpaired_mel_cx(feats_root, tmp_path):
+    cfg = _cfg(unpaired=True)
+    cfg["loss"].update(cx_source="mel", fm_weight=0.0, cx_patch_frames=3)
+    exp = tmp_path / "exp"
+    out = train_frontend("stylegan", cfg, _data(feats_root, None), exp)  # no ASR needed
+    info = json.loads((exp / "train_info.json").read_text())
+    assert info["unpaired"] and info["steps"] == 3 and info["metrics"]["train/cx"] > 0
+    _check_model(out, feats_root)
+
+
+def test_asr_loss_without_asr_is_an_error(feats_root, tmp_path):
+    with pytest.raises(ValueError, match="asr"):
+        train_frontend("stylegan", _cfg(), _data(feats_root, None), tmp_path / "exp")
+    with pytest.raises(ValueError, match="unknown"):
+        train_frontend("stylegan", _cfg(no_such_key=1), _data(feats_root, None), tmp_path / "exp2")
