@@ -16,6 +16,7 @@ from specenh.utils.log import setup_logging
 _COMMAND_MODULES = [
     "specenh.data.cli",
     "specenh.data.synthetic_cli",
+    "specenh.data.corpora_cli",
     "specenh.degrade.cli",
     "specenh.features.cli",
     "specenh.asr.cli",

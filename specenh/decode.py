@@ -22,7 +22,7 @@ from specenh.data.audio import load_audio
 from specenh.data.kaldi import read_kv, write_kv
 from specenh.features.io import length_sorted_batches, load_feat, pad_batch, read_feats_scp, read_utt2num_frames
 from specenh.features.logmel import LogMelExtractor
-from specenh.frontends.base import FrontEnd, resolve
+from specenh.frontends.base import FrontEnd, parse_options, resolve
 from specenh.utils.io import split_for_job
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def enhance_and_decode(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR
 
 def decode_job(feats_dir: str | Path, frontend: str, asr_model: str, out_dir: str | Path, *, nj: int = 1,
                job: int = 1, batch_size: int = 32, clean_feats_dir: str | Path | None = None,
-               device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> None:
+               device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
+               frontend_opts: list[str] | None = None) -> None:
     out_dir = Path(out_dir)
     done = out_dir / ".done" / f"decode.{job}"
     if done.exists() and not overwrite:
@@ -80,7 +81,7 @@ def decode_job(feats_dir: str | Path, frontend: str, asr_model: str, out_dir: st
         return
     torch.set_num_threads(num_threads)
     utts = split_for_job(sorted(read_utt2num_frames(Path(feats_dir) / "utt2num_frames")), nj, job)
-    fe = resolve(frontend)
+    fe = resolve(frontend, parse_options(frontend_opts))
     asr = FrozenASR(asr_model, device=device)
     hyps, timing = enhance_and_decode(feats_dir, fe, asr, utts, batch_size=batch_size,
                                       clean_feats_dir=clean_feats_dir, device=device)

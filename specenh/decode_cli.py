@@ -13,7 +13,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         decode_job(args.feats_dir, args.frontend, args.asr_model, args.out_dir, nj=args.nj, job=args.job,
                    batch_size=args.batch_size, clean_feats_dir=args.clean_feats_dir, device=args.device,
-                   num_threads=args.num_threads, overwrite=args.overwrite)
+                   num_threads=args.num_threads, overwrite=args.overwrite,
+                   frontend_opts=args.frontend_opts)
     return 0
 
 
@@ -23,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frontend", required=True, help="registered name (identity, oracle, ...) or checkpoint path")
     p.add_argument("--asr-model", required=True, help="pretrained NeMo name or .nemo path")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--frontend-opts", nargs="*", default=None,
+                   help="key=value options: constructor arguments of a named front-end, inference options "
+                        "of a checkpoint (e.g. psi=0.7)")
     p.add_argument("--clean-feats-dir", default=None, help="clean features of the same utterances (oracle)")
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--job", type=int, default=1)

@@ -21,3 +21,14 @@ def ljspeech_root() -> Path:
     if not (LJSPEECH_ROOT / "metadata.csv").is_file():
         pytest.skip(f"real-speech subset not found at {LJSPEECH_ROOT} (set SPECENH_LJSPEECH_ROOT)")
     return LJSPEECH_ROOT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tests run beside other processes on 2 cores: one intra-op thread avoids oversubscription."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -46,6 +46,8 @@ frontend_args=""        # key=value overrides applied to every front-end config
 decode_batch_size=32
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
+resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
+resynth_opts=""         # stage 7: extra options of `specenh resynth` (e.g. "--method gla --n-iter 64")
 
 help_message=$(cat <<HELP
 Usage: $0 [options]
@@ -201,6 +203,21 @@ if stage_on 6; then
     --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
     --title "Results: $(basename "$(pwd)")" --commands "${expdir}/run.stage5.sh" > /dev/null
   log "wrote ${results}"
+fi
+
+if stage_on 7; then
+  begin_stage 7 "resynthesis to waveform + signal metrics"
+  for s in ${test_sets}; do
+    for c in ${test_conditions}; do
+      for f in ${frontends}; do
+        fe=${f}; [ -f "${expdir}/frontend_${f}/model.pt" ] && fe=${expdir}/frontend_${f}/model.pt
+        step "stage7.${s}_${c}_${f}" ${cmd} "${expdir}/resynth/${s}_${c}_${f}/resynth.log" \
+          specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
+            --frontend "${fe}" --out-dir "${expdir}/resynth/${s}_${c}_${f}" --max-utts "${resynth_max_utts}" \
+            --device "${device}" ${resynth_opts}
+      done
+    done
+  done
 fi
 
 log "Finished stages ${stage}..${stop_stage} in ${SECONDS} s"

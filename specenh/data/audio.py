@@ -10,6 +10,7 @@ import soundfile as sf
 from specenh.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
+_RESAMPLE_LOGGED: set[tuple[int, int]] = set()
 
 
 class AudioError(ValueError):
@@ -42,7 +43,10 @@ def load_audio(path: str | Path, target_sr: int | None = 16000, utt: str | None 
         raise AudioError(f"audio contains NaN or inf samples ({who})")
     wave = wave.mean(axis=1) if mono else wave.T
     if target_sr is not None and sr != target_sr:
-        log.info("resampling %s from %d Hz to %d Hz", who, sr, target_sr)
+        # one INFO line per rate pair and process (a 22.05 kHz corpus would log every file), then DEBUG
+        level = logging.DEBUG if (sr, target_sr) in _RESAMPLE_LOGGED else logging.INFO
+        _RESAMPLE_LOGGED.add((sr, target_sr))
+        log.log(level, "resampling %s from %d Hz to %d Hz (further files at this rate: debug level)", who, sr, target_sr)
         wave = resample(wave, sr, target_sr)
         sr = target_sr
     return np.ascontiguousarray(wave, dtype=np.float32), sr

@@ -97,7 +97,8 @@ def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *
     return len(utts)
 
 
-COPY_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur", "clean.scp", "holes_mask.scp", "condition.yaml")
+COPY_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur", "clean.scp", "utt2gain", "utt2cond", "holes_mask.scp",
+              "condition.yaml")
 
 
 def merge_jobs(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *, nj: int) -> None:

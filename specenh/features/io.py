@@ -38,7 +38,7 @@ def pad_batch(mats: Sequence[np.ndarray | torch.Tensor], pad_value: float = 0.0)
     dim = mats[0].shape[1]
     out = torch.full((len(mats), dim, int(lengths.max())), pad_value, dtype=torch.float32)
     for i, m in enumerate(mats):
-        out[i, :, : m.shape[0]] = torch.as_tensor(np.asarray(m), dtype=torch.float32).T
+        out[i, :, : m.shape[0]] = torch.as_tensor(np.array(m, dtype=np.float32, copy=True)).T
     return out, lengths
 
 

@@ -60,6 +60,17 @@ class FrontEnd(nn.Module):
         y, out_len = self(x, lengths, **kw)
         return mask_padding(y, out_len), out_len
 
+    def set_inference_options(self, **options: Any) -> None:
+        """Change inference-time options of a loaded front-end (e.g. truncation ``psi``). The default
+        accepts keys already in the config and records them there."""
+        unknown = set(options) - set(self.config)
+        if unknown:
+            raise ValueError(f"front-end {self.name!r} has no inference options {sorted(unknown)}")
+        self.config.update(options)
+        for k, v in options.items():
+            if hasattr(self, k):
+                setattr(self, k, v)
+
     def serialize(self) -> dict[str, Any]:
         return {"name": self.name, "config": self.config, "state_dict": self.state_dict(),
                 "specenh_version": specenh.__version__}
@@ -107,12 +118,33 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> FrontEnd
     return fe.eval()
 
 
-def resolve(spec: str | Path) -> FrontEnd:
-    """A registered name (untrained front-ends: identity, oracle, specsub, ...) or a checkpoint path."""
+def resolve(spec: str | Path, options: dict[str, Any] | None = None) -> FrontEnd:
+    """A registered name (untrained front-ends: identity, oracle, specsub, ...) or a checkpoint path.
+
+    ``options``: for a name, constructor arguments (e.g. ``{"cutoff": 2000}``); for a checkpoint,
+    inference options passed to ``set_inference_options`` (e.g. ``{"psi": 0.7}``).
+    """
+    options = dict(options or {})
     p = Path(str(spec))
     if p.suffix in (".pt", ".ckpt", ".pth") or p.is_file():
-        return load(p)
-    return build(str(spec))
+        fe = load(p)
+        if options:
+            fe.set_inference_options(**options)
+        return fe
+    return build({"name": str(spec), **options})
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["psi=0.7", "cutoff=2000"]`` -> ``{"psi": 0.7, "cutoff": 2000}`` (values parsed as YAML)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ValueError(f"front-end option must look like key=value, got {it!r}")
+        k, v = it.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
 
 
 _BUILTIN_MODULES = ["specenh.frontends.simple"]
