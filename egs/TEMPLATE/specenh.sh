@@ -49,22 +49,32 @@ results=RESULTS.md      # stage 6 writes this report
 resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
 resynth_opts=""         # stage 7: extra options of `specenh resynth` (e.g. "--method gla --n-iter 64")
 
-help_message=$(cat <<HELP
-Usage: $0 [options]
-Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ASR) | 4 front-end training
-        5 enhance + decode + score | 6 report | 7 resynthesis
-Options (each also as --opt_name or --opt-name; current defaults in brackets):
-  --stage N [${stage}] --stop-stage N [${stop_stage}] --nj N [${nj}] --cmd local|slurm|CMD [${cmd}]
-  --overwrite true|false [${overwrite}] --seed N [${seed}] --ngpu N [${ngpu}] --num_nodes N [${num_nodes}]
-  --train_set [${train_set}] --valid_set [${valid_set}] --test_sets "..." [${test_sets}]
-  --train_conditions "..." --test_conditions "..." (names of ${degrade_conf_dir}/<name>.yaml)
-  --asr_model train|NAME|PATH.nemo [${asr_model}] --asr_config YAML [${asr_config}]
-  --frontends "..." [${frontends}] --local_data_opts "..."
+print_help() {  # shows the values in force after the recipe's and the user's options
+  cat <<HELP
+Usage: $0 [options]     (recipes: ./run.sh [options])
+Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ reference ASR) | 4 front-end training
+        5 enhance + zero-shot decode + score | 6 report | 7 resynthesis + signal metrics
+Options (each also as --opt_name or --opt-name; values in force in brackets):
+  --stage N [${stage}]  --stop-stage N [${stop_stage}]  --nj N [${nj}]  --cmd local|slurm|CMD [${cmd}]
+  --overwrite true|false [${overwrite}]  --seed N [${seed}]  --ngpu N [${ngpu}]  --num_nodes N [${num_nodes}]
+  --device cpu|cuda [${device}]  --datadir [${datadir}]  --dumpdir [${dumpdir}]  --expdir [${expdir}]
+  --local_data_opts "..." [${local_data_opts}]
+  --train_set [${train_set}]  --valid_set [${valid_set}]  --test_sets "..." [${test_sets}]
+  --train_conditions "..." [${train_conditions}]
+  --test_conditions "..." [${test_conditions}]
+        (each a ${degrade_conf_dir}/<name>.yaml)
+  --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
+  --frontends "..." [${frontends}]  --frontend_args "k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
+  --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
 HELP
-)
+}
 
 run_args=("$@")
+want_help=false; opts=()
+for a in "$@"; do case "$a" in -h|--help) want_help=true ;; *) opts+=("$a") ;; esac; done
+set -- ${opts[@]+"${opts[@]}"}
 . utils/parse_options.sh
+if ${want_help}; then print_help; exit 0; fi
 
 # ---------------------------------------------------------------- helpers (no stage logic here)
 case "${cmd}" in
