@@ -29,7 +29,8 @@ from specenh.utils.seed import rng_for
 SR = 16000
 CONF = Path(__file__).resolve().parents[1] / "conf" / "degrade"
 # conditions needing no external noise folder
-CONF_FILES = sorted(p for p in CONF.glob("*.yaml") if "files" not in p.stem)
+# conditions reading a noise corpus folder (MUSAN, ...) need that folder; they are tested with fakes below
+CONF_FILES = sorted(p for p in CONF.glob("*.yaml") if "source: files" not in p.read_text())
 DETERMINISTIC = {"clean", "codec_mulaw8k", "bandlimit_1k", "bandlimit_2k", "bandlimit_4k"}
 
 
