@@ -136,3 +136,21 @@ def test_pad_unpad_roundtrip():
         np.testing.assert_array_equal(a, c)
     batches = list(length_sorted_batches({"a": 5, "b": 9, "c": 1, "d": 7}, batch_size=2))
     assert batches == [["b", "d"], ["a", "c"]]
+
+
+def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
+    from specenh.enhance import enhance_feats_dir
+
+    wav_scp, utt2spk = {}, {}
+    for i, n in enumerate([16000, 9000]):
+        u = f"s-u{i}"
+        p = tmp_path / f"{u}.wav"
+        sf.write(p, _speechlike(n, i), 16000)
+        wav_scp[u], utt2spk[u] = str(p), "s"
+    save_data_dir(DataDir(wav_scp=wav_scp, utt2spk=utt2spk, text={u: "a b" for u in wav_scp}), tmp_path / "data")
+    extract_features(tmp_path / "data", tmp_path / "f")
+    scp = enhance_feats_dir(tmp_path / "f", "identity", tmp_path / "e")
+    a, b = read_feats_scp(tmp_path / "f" / "feats.scp"), read_feats_scp(scp)
+    for u in wav_scp:
+        np.testing.assert_array_equal(a[u], b[u])
+    assert (tmp_path / "e" / "text").is_file() and (tmp_path / "e" / "feats_config.yaml").is_file()
