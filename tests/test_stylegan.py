@@ -191,6 +191,19 @@ def test_generator_shapes_any_length():
     assert fe64.enhance(torch.randn(1, 100, 21), torch.tensor([21]))[0].shape == (1, 100, 21)
 
 
+def test_residual_generator_starts_as_identity():
+    fe = StyleGANEnhancer(**TINY, residual=True).eval()
+    x = torch.randn(2, 80, 37) * 3 - 9
+    lens = torch.tensor([37, 21])
+    y, _ = fe.enhance(x, lens)
+    torch.testing.assert_close(y[0], x[0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(y[1, :, :21], x[1, :, :21], atol=1e-4, rtol=0)
+    fe.train()
+    out, _ = fe(x, lens)
+    out.sum().backward()  # the zero-initialised to-spectrogram weights get gradients first
+    assert fe.generator.blocks[-1].to_spec.conv.weight.grad.abs().sum() > 0
+
+
 def test_training_mode_is_stochastic_and_all_parameters_get_gradients():
     torch.manual_seed(0)
     fe = StyleGANEnhancer(**TINY).train()

@@ -344,7 +344,7 @@ class ArrayRun:
         todo = [j for j in every if not self.finished_ok(j)]
         if len(todo) < len(every):
             print(f"{PROG}: rerun: {len(every) - len(todo)} of {len(every)} tasks already finished with code 0; "
-                  f"submitting {len(todo)}", file=sys.stderr)
+                  + (f"submitting {array_spec(todo)}" if todo else "nothing to submit"), file=sys.stderr)
         return todo
 
     # ------------------------------------------------------------ Slurm
@@ -383,7 +383,7 @@ class ArrayRun:
         path.chmod(0o755)
         return path
 
-    def submit(self, jobs: list[int]) -> str:
+    def submit(self, jobs: list[int]) -> None:
         spec = array_spec(jobs)
         if self.spec.max_jobs and len(jobs) > self.spec.max_jobs:
             spec += f"%{self.spec.max_jobs}"
@@ -394,19 +394,25 @@ class ArrayRun:
         for j in jobs:  # no stale status or log may pass for this submission's result
             self.status_file(j).unlink(missing_ok=True)
             self.log(j).unlink(missing_ok=True)
+        # Signals wait until the job id is known, so that Ctrl-C during submission still cancels the array.
+        held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
         try:
-            p = subprocess.run(args + [str(script)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        except OSError as e:
-            raise SystemExit(f"{PROG}: cannot run {args[0]}: {e}")
-        if p.returncode != 0:
-            msg = (p.stderr or p.stdout).strip()
-            raise SystemExit(f"{PROG}: submission failed (exit {p.returncode}): {' '.join(args)} {script}\n{msg}")
-        job_id = p.stdout.strip().split(";")[0]
-        if not job_id:
-            raise SystemExit(f"{PROG}: sbatch printed no job id (got {p.stdout!r})")
-        with open(self.qdir / f"{self.name}.submitted", "a") as f:
-            f.write(f"{now()} job {job_id} array {spec} tasks {len(jobs)}\n")
-        return job_id
+            try:
+                p = subprocess.run(args + [str(script)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            except OSError as e:
+                raise SystemExit(f"{PROG}: cannot run {args[0]}: {e}") from None
+            if p.returncode != 0:
+                msg = (p.stderr or p.stdout).strip()
+                raise SystemExit(f"{PROG}: submission failed (exit {p.returncode}): {' '.join(args)} {script}\n{msg}")
+            self.job_id = p.stdout.strip().split(";")[0] or None
+            if not self.job_id:
+                raise SystemExit(f"{PROG}: {args[0]} printed no job id (got {p.stdout!r})")
+            with open(self.qdir / f"{self.name}.submitted", "a") as f:
+                f.write(f"{now()} job {self.job_id} array {spec} tasks {len(jobs)}\n")
+            self.save_state(failed=True)  # until proven otherwise: a killed slurm.pl leaves a resumable state
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
     def wait(self, jobs: list[int]) -> None:
         """Until every task wrote its status file, or the array left the queue (some tasks were killed).
@@ -454,8 +460,7 @@ class ArrayRun:
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, self.cancel)
         try:
-            self.job_id = self.submit(jobs)
-            self.save_state(failed=True)  # until proven otherwise: a killed slurm.pl leaves a resumable state
+            self.submit(jobs)
             self.wait(jobs)
         except KeyboardInterrupt:
             self.save_state(failed=True)

@@ -82,6 +82,13 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
+# DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
+# (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
+ddp_launch=""
+gpu_args=""; [ "${ngpu}" -gt 0 ] && gpu_args="train.accelerator=gpu train.devices=${ngpu} train.num_nodes=${num_nodes}"
+if [ $((ngpu * num_nodes)) -gt 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+  ddp_launch="srun --ntasks=$((ngpu * num_nodes)) --ntasks-per-node=${ngpu}"
+fi
 done_dir=${expdir}/.done
 mkdir -p "${done_dir}"
 
@@ -178,10 +185,10 @@ if stage_on 4; then
     fconf_f=${frontend_conf_dir}/${f}.yaml
     [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
     step "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
-      specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
+      ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
-        --seed "${seed}" ${frontend_args}
+        --seed "${seed}" ${gpu_args} ${frontend_args}
   done
 fi
 

@@ -178,11 +178,17 @@ def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val
                                     betas=(0.9, 0.98), weight_decay=float(train_cfg["weight_decay"]))
             warm = int(train_cfg["warmup_steps"])
             floor = float(train_cfg["min_lr_ratio"])
+            by_time = str(train_cfg.get("schedule", "steps")) == "time"
+            budget_s = 60.0 * float(train_cfg["max_minutes"])
+            t_start = time.time()
 
             def factor(step: int) -> float:
                 if step < warm:
                     return (step + 1) / warm
-                p = min(1.0, (step - warm) / max(1, total_steps - warm))
+                if by_time:  # anneal over the wall-clock budget (machine-dependent, always finishes annealed)
+                    p = min(1.0, (time.time() - t_start) / budget_s)
+                else:
+                    p = min(1.0, (step - warm) / max(1, total_steps - warm))
                 return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -193,7 +199,7 @@ def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val
 
 DEFAULT_TRAIN = {"seed": 0, "max_minutes": 25.0, "max_epochs": 200, "batch_max_frames": 24000, "batch_size": 96,
                  "lr": 2e-3, "warmup_steps": 200, "min_lr_ratio": 0.05, "weight_decay": 1e-3, "grad_clip": 5.0,
-                 "num_threads": 2, "num_val_utts": 100, "est_steps_per_s": None, "accelerator": "auto",
+                 "num_threads": 2, "num_val_utts": 100, "est_steps_per_s": None, "schedule": "steps", "accelerator": "auto",
                  "devices": 1, "num_nodes": 1, "precision": "32-true"}
 
 

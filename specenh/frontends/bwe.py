@@ -104,7 +104,6 @@ class BandwidthExtension(FrontEnd):
         self.guard, self.min_known = int(guard_bands), int(min_known_bands)
         self.fixed_band = cutoff_hz_to_band(float(cutoff_hz), n_mels, sample_rate) if cutoff_hz else None
         self.inp = nn.Conv1d(2 * n_mels, hidden, 1)
-        self.inp_norm = _ChannelNorm(hidden)
         self.blocks = nn.ModuleList(_DilatedBlock(hidden, kernel, int(dl), False, dropout) for dl in dilations)
         self.attn = nn.ModuleList(
             nn.TransformerEncoderLayer(hidden, attn_heads, 4 * hidden, dropout, activation="gelu",
@@ -136,7 +135,8 @@ class BandwidthExtension(FrontEnd):
         kf = known.to(x.dtype)[:, :, None]
         valid = time_mask(lengths, t)[:, None, :].to(x.dtype)  # [B, 1, T]
         xn = (x - self.mean) / self.std * kf * valid
-        h = self.inp_norm(self.inp(torch.cat([xn, kf.expand(b, d, t) * valid], dim=1))) * valid
+        # no normalisation here: the residual stream keeps each frame's level (the blocks are pre-norm)
+        h = self.inp(torch.cat([xn, kf.expand(b, d, t) * valid], dim=1)) * valid
         for blk in self.blocks:
             h = blk(h, valid)
         if len(self.attn):

@@ -4,7 +4,8 @@ Waveform -> STFT (25 ms periodic Hann, 10 ms hop, 512-point FFT: the ASR's frami
 zero padding) -> a network on the power-law compressed magnitude ``|X|^c`` -> a mask -> inverse STFT
 of the same length. The network (per frame, over time):
 
-    Linear(F -> H) + LayerNorm -> residual dilated 1-D conv blocks -> (B)LSTM -> Linear -> mask
+    Linear(F -> H) -> residual pre-norm dilated 1-D conv blocks -> LayerNorm -> (B)LSTM
+    -> Linear([conv stream, LSTM output]) -> mask
 
 - ``mask_type: ratio``: a real mask ``sigmoid(z)`` in (0, 1), phase of the input kept;
 - ``mask_type: complex``: a complex mask with real and imaginary parts each bounded by
@@ -12,6 +13,9 @@ of the same length. The network (per frame, over time):
 - ``causal: true``: convolutions see only past frames and the LSTM is unidirectional, so a frame's
   output depends on input up to the end of its own analysis window (latency = one window).
 
+The network input is the compressed magnitude normalised per utterance (per-bin mean removed,
+divided by the utterance's RMS; running statistics when causal): gain invariant, and without the
+large constant that otherwise swamps the temporal detail (the LSTM then only learns a static mask).
 The final layer starts near zero with a bias giving a mask of ``init_mask`` everywhere, so an
 untrained model is close to a scaled identity.
 
@@ -171,12 +175,14 @@ class MaskEnhancer(FrontEnd):
         nf = self.stft.n_freq
         self.c, self.causal, self.mask_type, self.mask_bound = float(compress), bool(causal), mask_type, float(mask_bound)
         self.inp = nn.Conv1d(nf, hidden, 1)
-        self.inp_norm = _ChannelNorm(hidden)
         self.blocks = nn.ModuleList(_DilatedBlock(hidden, conv_kernel, int(d), self.causal, dropout) for d in dilations)
+        self.mid_norm = _ChannelNorm(hidden)  # the residual stream grows; keeps the LSTM out of saturation
         self.lstm = (nn.LSTM(hidden, lstm_hidden, num_layers=lstm_layers, batch_first=True,
                              bidirectional=not self.causal, dropout=dropout if lstm_layers > 1 else 0.0)
                      if lstm_layers > 0 else None)
-        feat = (lstm_hidden * (1 if self.causal else 2)) if self.lstm is not None else hidden
+        # the output layer sees the conv stream and the LSTM output (a skip around the LSTM: early in
+        # training the LSTM passes little temporal detail and the model would settle on a static mask)
+        feat = hidden + ((lstm_hidden * (1 if self.causal else 2)) if self.lstm is not None else 0)
         self.out = nn.Linear(feat, nf * (2 if mask_type == "complex" else 1))
         with torch.no_grad():  # start near a constant mask of init_mask (almost an identity)
             self.out.weight.mul_(0.1)
@@ -187,18 +193,35 @@ class MaskEnhancer(FrontEnd):
                 self.out.bias[nf:].zero_()
 
     # ---------------------------------------------------------------- pieces
+    def normalise(self, mag: torch.Tensor, valid: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+        """Network input: the compressed magnitude [B, F, T] minus its per-bin mean over the utterance,
+        divided by its RMS over the utterance (so the input is gain invariant and free of the large
+        constant that otherwise dominates every channel). Causal models use the running statistics of
+        the frames so far instead. ``valid`` [B, 1, T]."""
+        mag = mag * valid
+        if self.causal:
+            n = valid.cumsum(-1).clamp_min(1)  # [B, 1, T]
+            mu = mag.cumsum(-1) / n
+            rms = (mag.square().mean(1, keepdim=True).cumsum(-1) / n).sqrt()
+        else:
+            n = valid.sum(-1, keepdim=True).clamp_min(1)  # [B, 1, 1]
+            mu = mag.sum(-1, keepdim=True) / n
+            rms = (mag.square().mean(1, keepdim=True).sum(-1, keepdim=True) / n).sqrt()
+        return (mag - mu) / (rms + eps) * valid
+
     def estimate_mask(self, spec: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """complex spec [B, F, T] -> mask [B, F, T] (real for ratio masks, complex otherwise)."""
         t = spec.shape[-1]
         valid = time_mask(frames.to(spec.device), t)[:, None, :].to(spec.real.dtype)
         mag, _ = compress(spec, self.c)
-        h = self.inp_norm(self.inp(mag * valid)) * valid
+        h = self.inp(self.normalise(mag, valid)) * valid
         for blk in self.blocks:
             h = blk(h, valid)
-        h = h.transpose(1, 2)  # [B, T, H]
+        h = (self.mid_norm(h) * valid).transpose(1, 2)  # [B, T, H]
         if self.lstm is not None:
             packed = pack_padded_sequence(h, frames.cpu().clamp_min(1), batch_first=True, enforce_sorted=False)
-            h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
+            r, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
+            h = torch.cat([h, r], dim=-1)
         z = self.out(h).transpose(1, 2)  # [B, F or 2F, T]
         if self.mask_type == "ratio":
             return torch.sigmoid(z) * valid

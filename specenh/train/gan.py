@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 16,
         "batch_max_frames": 4096,    # padded frames per batch
         "max_utts": None,            # per training condition (None: all)
+        "include_clean": False,      # add clean -> clean pairs (teaches the enhancer to leave clean input alone)
         "lr_g": 2.0e-4,
         "lr_d": 2.0e-4,
         "betas": [0.5, 0.9],
@@ -122,7 +123,8 @@ def _spec_image(mats: list[torch.Tensor]) -> torch.Tensor:
 
 def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
     import lightning.pytorch as pl
-    from torch.utils.data import DataLoader
+    import numpy as np
+    from torch.utils.data import DataLoader, Subset
 
     from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
 
@@ -144,14 +146,24 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
         # -------------------------------------------------------------- data
         def train_dataloader(self):
             tc, seed = self.tc, int(cfg["seed"])
-            ds = PairedFeatDataset(data.train_feats, data.train_clean_feats, max_frames=tc["crop_frames"],
-                                   unpaired=bool(tc["unpaired"]), seed=seed, max_utts=tc["max_utts"])
+            deg, clean = list(data.train_feats), list(data.train_clean_feats)
+            if tc["include_clean"]:
+                for c in dict.fromkeys(str(p) for p in data.train_clean_feats):
+                    deg.append(Path(c))
+                    clean.append(Path(c))
+            ds = PairedFeatDataset(deg, clean, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
+                                   seed=seed, max_utts=tc["max_utts"])
+            # a random order first, so that equal lengths (most crops) are bucketed across conditions and
+            # utterances rather than in dataset order
+            perm = np.random.default_rng(seed).permutation(len(ds)).tolist()
+            view = Subset(ds, perm)
             ws = self.trainer.world_size
-            sampler = BucketBatchSampler(ds.frames, int(tc["batch_max_frames"]), int(tc["batch_size"]), seed,
-                                         rank=self.trainer.global_rank, world_size=ws, drop_last=ws > 1)
+            sampler = BucketBatchSampler([ds.frames[i] for i in perm], int(tc["batch_max_frames"]),
+                                         int(tc["batch_size"]), seed, rank=self.trainer.global_rank,
+                                         world_size=ws, drop_last=ws > 1)
             self._train_ds, self._train_sampler = ds, sampler
             nw = int(tc["num_workers"])
-            return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=nw,
+            return DataLoader(view, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=nw,
                               persistent_workers=nw > 0)
 
         def val_dataloader(self):
@@ -233,14 +245,15 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
             step = self.step
 
+            # one generator pass serves both steps (detached for D)
+            fake_n = fe.generate(x_n, xl, update_w_avg=True)
+
             # ---- discriminator step
             self.toggle_optimizer(opt_d)
-            with torch.no_grad():
-                fake_n = fe.generate(x_n, xl)
             r1_every = int(lc["r1_every"])
             do_r1 = float(lc["r1_gamma"]) > 0 and r1_every > 0 and step % r1_every == 0
             d_real = disc(y_n, yl)
-            d_fake = disc(fake_n, xl)
+            d_fake = disc(fake_n.detach(), xl)
             d_loss = hinge_d_loss(d_real, d_fake)
             if do_r1:
                 with torch.autocast(self.device.type, enabled=False):
@@ -257,7 +270,6 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
 
             # ---- generator step
             self.toggle_optimizer(opt_g)
-            fake_n = fe.generate(x_n, xl, update_w_avg=True)
             g_adv = g_adv_loss(disc(fake_n, xl))
             cons = consistency_loss(x_n, fake_n, xl, int(lc["consistency_bins"]))
             cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
@@ -341,6 +353,10 @@ def _loggers(exp_dir: Path) -> list:
     return loggers
 
 
+# ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
+ABLATION_NAMES = ("stylegan_nocx", "stylegan_melcx", "stylegan_unpaired", "stylegan_fm")
+
+
 @register_trainer("stylegan")
 def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
     """Train the StyleGAN enhancer; returns ``exp_dir/model.pt``. Resumes from
@@ -414,3 +430,7 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
         (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
         log.info("saved %s after %d steps", out, steps)
     return out
+
+
+for _name in ABLATION_NAMES:
+    register_trainer(_name)(train_stylegan)

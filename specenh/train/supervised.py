@@ -8,7 +8,7 @@ Config (every key has a default here; ``conf/frontend/<name>.yaml`` lists them a
     loss: {mag_weight, complex_weight}          # mask only (compressed spectral loss)
     augment: {cutoff_prob, cutoffs_hz, jitter_bands}   # bwe only: simulated extra cut-offs
     data: {max_frames, batch_size, batch_max_frames, max_utts, num_val_utts, num_workers, log_guard}
-    train: {seed, lr, weight_decay, betas, warmup_steps, min_lr_ratio, grad_clip, max_minutes,
+    train: {seed, lr, weight_decay, betas, warmup_steps, min_lr_ratio, anneal_by_time, grad_clip, max_minutes,
             max_epochs, max_steps, val_every_n_steps, ckpt_every_n_steps, log_every_n_steps, precision,
             accelerator, devices, num_nodes, strategy, num_threads}
 
@@ -22,7 +22,8 @@ degradation. The oracle-mask inpainter also gets the hole masks projected on the
 Loss: L1 on log-mel over valid frames (log-mel front-ends); the compressed spectral loss of
 :mod:`specenh.frontends.mask` for ``mask``. AdamW, linear warm-up then cosine to ``min_lr_ratio``,
 gradient clipping, precision from the config, ``max_minutes`` wall-clock budget (Lightning's timer,
-kept across resumes), checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
+kept across resumes; with ``anneal_by_time`` the cosine follows whichever of ``max_steps`` and
+``max_minutes`` runs out first, so a slow machine still ends training at a low learning rate), checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
 (+ TensorBoard when installed), validation loss every ``val_every_n_steps``. Writes
 ``exp_dir/model.pt`` (:meth:`FrontEnd.save`) and ``exp_dir/train_info.json``.
 """
@@ -58,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {"max_frames": 300, "batch_size": 16, "batch_max_frames": 4800, "max_utts": None,
              "num_val_utts": 64, "num_workers": 0, "log_guard": 2.0**-24},
     "train": {"seed": 0, "lr": 1e-3, "weight_decay": 1e-2, "betas": [0.9, 0.98], "warmup_steps": 200,
-              "min_lr_ratio": 0.05, "grad_clip": 5.0, "max_minutes": 10.0, "max_epochs": 100, "max_steps": None,
+              "min_lr_ratio": 0.05, "anneal_by_time": True, "grad_clip": 5.0, "max_minutes": 10.0, "max_epochs": 100, "max_steps": None,
               "val_every_n_steps": 200, "ckpt_every_n_steps": 200, "log_every_n_steps": 20,
               "precision": "32-true", "accelerator": "auto", "devices": 1, "num_nodes": 1, "strategy": "auto",
               "num_threads": 2},
@@ -282,6 +283,21 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
                 self._sampler.set_epoch(self.current_epoch)
             train_src.set_epoch(self.current_epoch)
 
+        def _time_fraction(self) -> float:
+            """Share of the ``max_minutes`` budget used (Lightning's timer, restored on resume)."""
+            from lightning.pytorch.callbacks import Timer
+
+            if self._trainer is None:
+                return 0.0
+            for cb in self.trainer.callbacks:
+                if isinstance(cb, Timer):
+                    el = cb.time_elapsed("train")
+                    rem = cb.time_remaining("train")
+                    if rem is None or el + rem <= 0:
+                        return 0.0
+                    return min(1.0, el / (el + rem))
+            return 0.0
+
         # -------------------------------------------------------- loss
         def _augment(self, batch):
             """bwe: replace some inputs by their clean target cut at a random configured cut-off."""
@@ -345,11 +361,14 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
             warm = int(tcfg["warmup_steps"])
             floor = float(tcfg["min_lr_ratio"])
             total = self.total_steps
+            by_time = bool(tcfg["anneal_by_time"])
 
             def factor(step: int) -> float:
                 if step < warm:
                     return (step + 1) / max(1, warm)
                 p = min(1.0, (step - warm) / max(1, total - warm))
+                if by_time:  # whichever budget runs out first: steps or wall-clock minutes
+                    p = max(p, self._time_fraction())
                 return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)

@@ -61,6 +61,11 @@ def contextual_loss(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, x_lengths:
     """
     if x.dim() != 3 or y.dim() != 3 or x.shape[:2] != y.shape[:2]:
         raise ValueError(f"contextual_loss expects x [B, C, Nx] and y [B, C, Ny], got {tuple(x.shape)}, {tuple(y.shape)}")
+    with torch.autocast(x.device.type, enabled=False):  # relative distances need full precision
+        return _contextual_loss(x, y, h, x_lengths, y_lengths, max_positions, eps, generator, reduction)
+
+
+def _contextual_loss(x, y, h, x_lengths, y_lengths, max_positions, eps, generator, reduction) -> torch.Tensor:
     dt = torch.promote_types(x.dtype, torch.float32)
     x, y = x.to(dt), y.to(dt)
     b, _, nx = x.shape

@@ -279,14 +279,18 @@ class Generator(nn.Module):
         n_blocks: number of blocks (None: ``int(log2(n_bands) - 1)``, 5 for 80 bands); the first works at
             the start resolution, each further block upsamples x2, so the total factor is U = 2^(n_blocks-1).
         channels: spectrogram channels (1).
+        residual: add the condition to the summed to-spectrogram outputs (whose weights then start at
+            zero), so the generator starts as the identity and learns a correction. Off in StyleGAN2 /
+            NeMo's enhancer; useful when training time is short.
 
     forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_blocks x [B, latent],
     noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
     """
 
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
-                 n_blocks: int | None = None, channels: int = 1):
+                 n_blocks: int | None = None, channels: int = 1, residual: bool = False):
         super().__init__()
+        self.residual = bool(residual)
         self.n_blocks = int(n_blocks) if n_blocks else max(1, int(math.log2(n_bands) - 1))
         self.factor = 2 ** (self.n_blocks - 1)
         self.n_bands = n_bands
@@ -300,6 +304,9 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(
             GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0) for i in range(self.n_blocks))
         self.up = BlurUpsample()
+        if self.residual:  # output = condition + correction, starting from the identity
+            for block in self.blocks:
+                nn.init.zeros_(block.to_spec.conv.weight)
 
     def padded_size(self, t: int) -> int:
         """Frames after padding to a multiple of the upsampling factor."""
@@ -307,19 +314,16 @@ class Generator(nn.Module):
 
     def conditions(self, cond: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(condition, mask) per block, coarsest first: cond [B, 1, H_full, T_pad] masked ->
-        [B, 1, H_full / 2^k, T_pad / 2^k] (mean over the valid frames of each cell) and [B, 1, 1, T_pad / 2^k]."""
-        out = []
-        full_mask = time_mask(lengths, cond.shape[-1], cond.dtype)
-        for i in range(self.n_blocks):
-            f = 2 ** (self.n_blocks - 1 - i)
-            m = time_mask(down_lengths(lengths, f), cond.shape[-1] // f, cond.dtype)
-            if f == 1:
-                out.append((cond, m))
-                continue
-            num = F.avg_pool2d(cond, f)
-            den = F.avg_pool2d(full_mask, (1, f))
-            out.append((num / den.clamp_min(1.0 / f) * m, m))
-        return out
+        [B, 1, H_full / 2^k, T_pad / 2^k] (mean over the valid frames of each cell) and [B, 1, 1, T_pad / 2^k].
+        Built as a pyramid of 2x2 means (a mean of equal-size cell means is the mean of the union)."""
+        num = cond
+        den = time_mask(lengths, cond.shape[-1], cond.dtype)
+        out = [(cond, den)]
+        for k in range(1, self.n_blocks):
+            num, den = F.avg_pool2d(num, 2), F.avg_pool2d(den, (1, 2))
+            m = time_mask(down_lengths(lengths, 2 ** k), num.shape[-1], cond.dtype)
+            out.append((num / den.clamp_min(2.0 ** -k) * m, m))
+        return out[::-1]
 
     def forward(self, cond: torch.Tensor, lengths: torch.Tensor, ws: Sequence[torch.Tensor],
                 noise_mode: str = "random") -> torch.Tensor:
@@ -345,6 +349,8 @@ class Generator(nn.Module):
             x = mix_condition(x, c, m * 0.5)
             s = block.to_spec(x, ws[i])
             spec = s * m if spec is None else (self.up(spec) + s) * m
+        if self.residual:
+            spec = spec + cond
         return spec[:, :, :h, :t]
 
 
@@ -423,6 +429,7 @@ DEFAULTS: dict[str, Any] = {
     "w_avg_beta": 0.995,
     "mapping_lr_mul": 0.1,
     "truncate_in_training": False,
+    "residual": False,       # output = degraded input + generated correction (starts as the identity)
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -452,7 +459,7 @@ class StyleGANEnhancer(FrontEnd):
         self.mapping = MappingNetwork(int(cfg["latent_dim"]), int(cfg["style_depth"]),
                                       lr_mul=float(cfg["mapping_lr_mul"]), w_avg_beta=float(cfg["w_avg_beta"]))
         self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
-                                   int(cfg["fmap_max"]), cfg["n_blocks"])
+                                   int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]))
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
