@@ -53,6 +53,10 @@ def enhance_and_decode(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR
             if clean is not None:
                 kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(clean, u) for u in batch])
                 kw["clean"] = kw["clean"].to(device)
+            if getattr(frontend, "needs_mask", False):  # oracle-mask inpainting: the saved hole masks
+                from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
+
+                kw["mask"] = pad_mel_masks(load_mel_masks(feats_dir, batch, n2f), x.shape[-1]).to(device)
             y, ylens = frontend.enhance(x.to(device), lens.to(device), **kw)
         else:
             waves = [torch.from_numpy(load_audio(wav_scp[u], sr, utt=u)[0]) for u in batch]

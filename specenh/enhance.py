@@ -42,6 +42,10 @@ def enhance_feats_dir(feats_dir: str | Path, frontend: str, out_dir: str | Path,
             kw = {}
             if clean is not None:
                 kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(clean, u) for u in batch])
+            if getattr(fe, "needs_mask", False):
+                from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
+
+                kw["mask"] = pad_mel_masks(load_mel_masks(feats_dir, batch, n2f), x.shape[-1]).to(device)
             y, yl = fe.enhance(x.to(device), lens.to(device), **kw)
         else:
             w, wl = pad_batch([torch.from_numpy(load_audio(wav[u], cfg.sample_rate, utt=u)[0])[:, None] for u in batch])

@@ -141,7 +141,8 @@ def test_bwe_trains_resumes_and_loads(tmp_path):
     data = feat_data(tmp_path, "bandlimit_2k", degrade)
     model = {"hidden": 32, "dilations": [1, 2], "cutoff_hz": None}
     exp = tmp_path / "exp" / "frontend_bwe"
-    out = train_frontend("bwe", tiny_cfg(model, 30), data, exp)
+    aug = {"cutoff_prob": 0.3, "cutoffs_hz": [1000, 4000], "jitter_bands": 1}
+    out = train_frontend("bwe", tiny_cfg(model, 30, augment=aug), data, exp)
     _decreases(train_losses(exp), 0.7)
     info = json.loads((exp / "train_info.json").read_text())
     assert info["steps"] == 30 and info["conditions"] == ["bandlimit_*"] and np.isfinite(info["val_loss"])
@@ -152,7 +153,7 @@ def test_bwe_trains_resumes_and_loads(tmp_path):
     y, yl = fe.enhance(x, torch.tensor([20]))
     assert y.shape == x.shape and torch.equal(y[:, :38], x[:, :38]) and (y[:, 45:] > LOG_FLOOR + 2).all()
     # resume: the step counter continues from the checkpoint
-    out = train_frontend("bwe", tiny_cfg(model, 36), data, exp)
+    out = train_frontend("bwe", tiny_cfg(model, 36, augment=aug), data, exp)
     assert json.loads((exp / "train_info.json").read_text())["steps"] == 36
     load(out)
 
@@ -200,6 +201,32 @@ def test_mask_trains(tmp_path):
     x, _ = sf.read(str(data.valid_data_dirs[0] / "wav" / "n0.wav"), dtype="float32")
     y, _ = fe.enhance(torch.from_numpy(x)[None], torch.tensor([len(x)]))
     assert y.shape == (1, len(x))
+
+
+def test_feat_pairs_gain_and_masks(tmp_path):
+    from specenh.train.supervised import FeatPairs, collate_feat_items, select_conditions
+
+    def degrade(m, rng):
+        sm = np.zeros((257, m.shape[0] + 1), dtype=bool)
+        sm[:, 5:9] = True
+        return m, sm
+
+    data = feat_data(tmp_path, "holes30", degrade, n=3, masks=True)
+    dd = data.train_data_dirs[0]
+    (dd / "utt2gain").write_text("u00 0.5\nu01 1.0\nu02 1.0\n")
+    ds = FeatPairs(data.train_feats, data.train_clean_feats, data_dirs=[dd], with_masks=True)
+    x, y, key, m = ds[0]
+    assert key == "0:u00" and x.shape == y.shape == m.shape and m.dtype == bool
+    guard = 2.0**-24
+    np.testing.assert_allclose(y, np.log(0.25 * (np.exp(x.astype(np.float64)) - guard) + guard), rtol=1e-5, atol=1e-5)
+    assert m[5:9].all() and not m[:5].any() and not m[9:].any()
+    np.testing.assert_array_equal(ds[1][0], ds[1][1])  # gain 1: the target is the clean features
+    b = collate_feat_items([ds[0], ds[1]])
+    assert b["mask"].dtype == torch.bool and b["mask"].shape == b["x"].shape
+    names = [Path("f/train_bandlimit_1k"), Path("f/train_noise_5db"), Path("f/train_clean_100_holes30")]
+    assert select_conditions(names, ["bandlimit_*"]) == [0]
+    assert select_conditions(names, ["holes*", "noise_5db"]) == [1, 2]
+    assert select_conditions(names, ["bwe"]) == []
 
 
 def test_no_matching_condition_is_a_clear_error(tmp_path):

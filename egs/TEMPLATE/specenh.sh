@@ -174,7 +174,7 @@ if stage_on 3; then
   if [ "${asr_model}" = train ]; then
     step stage3.train_asr ${cmd} "${expdir}/asr/log/train.log" \
       specenh train-asr --config "${asr_config}" --train-feats "${dumpdir}/feats/${train_set}" \
-        --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" ${asr_args}
+        --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" ${ow_flag} ${asr_args}
   fi
 fi
 
@@ -188,7 +188,7 @@ if stage_on 4; then
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
-        --seed "${seed}" ${gpu_args} ${frontend_args}
+        --seed "${seed}" ${ow_flag} ${gpu_args} ${frontend_args}
   done
 fi
 

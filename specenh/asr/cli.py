@@ -9,6 +9,12 @@ def _train(args: argparse.Namespace) -> int:
     from specenh.utils.config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    if args.overwrite:
+        import shutil
+        from pathlib import Path
+
+        for sub in ("checkpoints", "tokenizer"):
+            shutil.rmtree(Path(args.exp_dir) / sub, ignore_errors=True)
     train_asr(cfg, args.train_feats, args.exp_dir, valid_feats=args.valid_feats)
     return 0
 
@@ -32,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-feats", required=True)
     p.add_argument("--valid-feats", default=None)
     p.add_argument("--exp-dir", required=True)
+    p.add_argument("--overwrite", action="store_true", help="discard checkpoints/tokenizer and train from scratch")
     p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. train.max_minutes=10)")
     p.set_defaults(func=_train)
 

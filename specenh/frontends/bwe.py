@@ -11,8 +11,8 @@ predicts the missing upper ones:
 2. a network over frames (the 80 bands as channels; input = normalised known bands, zero elsewhere,
    plus the known-band indicator, so one model serves every cut-off): 1x1 conv, residual dilated
    1-D conv blocks, optional self-attention layers (key-padding masked), 1x1 conv to 80 bands;
-3. output = the input on the known bands, the input + the predicted residual (i.e. the prediction)
-   on the missing ones.
+3. output = the input on the known bands; on the missing ones the network's output, a residual on
+   the normalised input (which is zero, i.e. the mean level, there).
 
 Input with no detected cut-off (``k = n_mels``) passes through unchanged.
 
@@ -27,7 +27,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from specenh.frontends.base import FrontEnd, mask_padding, register

@@ -71,7 +71,9 @@ def load_mel_masks(data_dir: str | Path, utts: Sequence[str], num_frames: Mappin
     Relative paths in the scp are tried from the working directory (the recipe dir) and from the
     recipe root guessed from ``data_dir`` (``data/<set>`` or ``dump/feats/<set>``). The STFT mask has
     ``1 + N // hop`` frames, the features ``N // hop``: with ``num_frames`` each mask is cut (or
-    zero-padded) to the feature frames. ``fb`` defaults to the ASR-feature mel filterbank.
+    zero-padded) to the feature frames. ``fb`` defaults to the filterbank of the default
+    :class:`~specenh.features.logmel.FeatureConfig` (80 slaney bands, 512-point FFT); pass
+    ``mel_filterbank(asr.feat_config)`` for an ASR with other features.
     """
     from specenh.data.kaldi import read_kv
 

@@ -173,7 +173,8 @@ class MaskEnhancer(FrontEnd):
             raise ValueError(f"init_mask {init_mask} out of the mask's range")
         self.stft = STFT(sample_rate, win_ms, hop_ms, n_fft)
         nf = self.stft.n_freq
-        self.c, self.causal, self.mask_type, self.mask_bound = float(compress), bool(causal), mask_type, float(mask_bound)
+        self.c, self.causal = float(compress), bool(causal)
+        self.mask_type, self.mask_bound = mask_type, float(mask_bound)
         self.inp = nn.Conv1d(nf, hidden, 1)
         self.blocks = nn.ModuleList(_DilatedBlock(hidden, conv_kernel, int(d), self.causal, dropout) for d in dilations)
         self.mid_norm = _ChannelNorm(hidden)  # the residual stream grows; keeps the LSTM out of saturation
@@ -226,7 +227,8 @@ class MaskEnhancer(FrontEnd):
         if self.mask_type == "ratio":
             return torch.sigmoid(z) * valid
         nf = spec.shape[1]
-        m = torch.complex(self.mask_bound * torch.tanh(z[:, :nf].float()), self.mask_bound * torch.tanh(z[:, nf:].float()))
+        zf = torch.tanh(z.float()) * self.mask_bound
+        m = torch.complex(zf[:, :nf], zf[:, nf:])
         return m * valid
 
     def apply_mask(self, wave: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None = None
@@ -248,7 +250,8 @@ class MaskEnhancer(FrontEnd):
         return self.apply_mask(x, lengths), lengths
 
     def loss(self, est_wave: torch.Tensor, clean_wave: torch.Tensor, lengths: torch.Tensor, *,
-             mag_weight: float = 0.887, complex_weight: float = 0.113, c: float | None = None) -> dict[str, torch.Tensor]:
+             mag_weight: float = 0.887, complex_weight: float = 0.113,
+             c: float | None = None) -> dict[str, torch.Tensor]:
         """Compressed spectral loss between the STFTs of the output and the clean waveforms."""
         with torch.autocast(device_type=est_wave.device.type, enabled=False):
             est, frames = self.stft(est_wave.float(), lengths)

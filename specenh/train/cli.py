@@ -31,6 +31,11 @@ def _run(args: argparse.Namespace) -> int:
         valid_data_dirs=[data / f"{args.valid_set}_{c}" for c in conds],
         asr_model=args.asr_model,
     )
+    if args.overwrite and (Path(args.exp_dir) / "checkpoints").is_dir():
+        import shutil
+
+        log.info("--overwrite: removing %s/checkpoints; training restarts", args.exp_dir)
+        shutil.rmtree(Path(args.exp_dir) / "checkpoints")
     path = train_frontend(args.name, cfg, d, args.exp_dir)
     log.info("front-end %s: %s", args.name, path)
     return 0
@@ -48,5 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--asr-model", default=None, help="frozen ASR for ASR-feature losses")
     p.add_argument("--exp-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="discard checkpoints and train from scratch")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     p.set_defaults(func=_run)

@@ -23,7 +23,8 @@ Loss: L1 on log-mel over valid frames (log-mel front-ends); the compressed spect
 :mod:`specenh.frontends.mask` for ``mask``. AdamW, linear warm-up then cosine to ``min_lr_ratio``,
 gradient clipping, precision from the config, ``max_minutes`` wall-clock budget (Lightning's timer,
 kept across resumes; with ``anneal_by_time`` the cosine follows whichever of ``max_steps`` and
-``max_minutes`` runs out first, so a slow machine still ends training at a low learning rate), checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
+``max_minutes`` runs out first, so a slow machine still ends training at a low learning rate),
+checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
 (+ TensorBoard when installed), validation loss every ``val_every_n_steps``. Writes
 ``exp_dir/model.pt`` (:meth:`FrontEnd.save`) and ``exp_dir/train_info.json``.
 """
@@ -40,7 +41,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from specenh.frontends.base import FrontEnd, build
 from specenh.train import FrontendData, register_trainer
@@ -59,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {"max_frames": 300, "batch_size": 16, "batch_max_frames": 4800, "max_utts": None,
              "num_val_utts": 64, "num_workers": 0, "log_guard": 2.0**-24},
     "train": {"seed": 0, "lr": 1e-3, "weight_decay": 1e-2, "betas": [0.9, 0.98], "warmup_steps": 200,
-              "min_lr_ratio": 0.05, "anneal_by_time": True, "grad_clip": 5.0, "max_minutes": 10.0, "max_epochs": 100, "max_steps": None,
+              "min_lr_ratio": 0.05, "anneal_by_time": True, "grad_clip": 5.0, "max_minutes": 10.0,
+              "max_epochs": 100, "max_steps": None,
               "val_every_n_steps": 200, "ckpt_every_n_steps": 200, "log_every_n_steps": 20,
               "precision": "32-true", "accelerator": "auto", "devices": 1, "num_nodes": 1, "strategy": "auto",
               "num_threads": 2},
@@ -134,7 +136,8 @@ class FeatPairs(PairedFeatDataset):
                              f"({x.shape[0]} vs {y.shape[0]} frames)")
         g = self.gains[k].get(u, 1.0)
         if g != 1.0:
-            y = np.log(g * g * np.maximum(np.exp(y.astype(np.float64)) - self.guard, 0.0) + self.guard).astype(np.float32)
+            power = np.maximum(np.exp(y.astype(np.float64)) - self.guard, 0.0)
+            y = np.log(g * g * power + self.guard).astype(np.float32)
         m = None
         if self.mask_dirs is not None:
             m = load_mel_masks(self.mask_dirs[k], [u], {u: x.shape[0]}, fb=self.fb)[0].numpy().T  # [T, D]
@@ -214,8 +217,8 @@ def build_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, split: s
         parts, lengths = [], []
         for i in idx:
             d = Path(ddirs[i])
-            ds = PairedWaveDataset([d], sample_rate=sr, max_samples=int(max_frames * hop_s * sr) if max_frames else None,
-                                   seed=seed + i, max_utts=per_dir)
+            max_samples = int(max_frames * hop_s * sr) if max_frames else None
+            ds = PairedWaveDataset([d], sample_rate=sr, max_samples=max_samples, seed=seed + i, max_utts=per_dir)
             n2f = _wave_frames(d, [it[0] for it in ds.items], hop_s)
             lengths += [min(n2f[it[0]], max_frames) if max_frames else n2f[it[0]] for it in ds.items]
             parts.append(ds)
@@ -254,7 +257,6 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
             self._audio_s = 0.0
             self._t0: float | None = None
             self._first_step = 0
-            self._gen = torch.Generator().manual_seed(int(tcfg["seed"]))
             if fe.name == "bwe" and float(cfg["augment"]["cutoff_prob"]) > 0:
                 from specenh.frontends.bwe import cutoff_hz_to_band
 
@@ -264,13 +266,18 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
         # -------------------------------------------------------- data (built per rank)
         def _loader(self, src: _Source, train: bool) -> DataLoader:
             rank, world = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
-            sampler = BucketBatchSampler(src.lengths, int(dcfg["batch_max_frames"]), int(dcfg["batch_size"]),
-                                         seed=int(tcfg["seed"]), rank=rank, world_size=world)
-            if train:
-                self._sampler = sampler
+            bmf, bs, seed = int(dcfg["batch_max_frames"]), int(dcfg["batch_size"]), int(tcfg["seed"])
             nw = int(dcfg["num_workers"])
-            return DataLoader(src.dataset, batch_sampler=sampler, collate_fn=src.collate, num_workers=nw,
-                              persistent_workers=nw > 0)
+            if train:  # each rank takes every world_size-th batch of one shared bucketing
+                sampler = BucketBatchSampler(src.lengths, bmf, bs, seed=seed, rank=rank, world_size=world)
+                self._sampler = sampler
+                dataset = src.dataset
+            else:  # validation: each rank buckets its own share of the items (every rank gets some)
+                idx = list(range(rank, len(src.lengths), world))
+                dataset = Subset(src.dataset, idx)
+                sampler = BucketBatchSampler([src.lengths[i] for i in idx], bmf, bs, seed=seed)
+            # workers are not persistent: each epoch's workers copy the dataset after set_epoch (new crops)
+            return DataLoader(dataset, batch_sampler=sampler, collate_fn=src.collate, num_workers=nw)
 
         def train_dataloader(self):
             return self._loader(train_src, True)
@@ -305,11 +312,14 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
 
             x, y = batch["x"], batch["y"]
             b = x.shape[0]
-            pick = torch.rand(b, generator=self._gen) < float(cfg["augment"]["cutoff_prob"])
+            # seeded by (seed, rank, step): reproducible and the same after a resume
+            g = torch.Generator().manual_seed(
+                (int(tcfg["seed"]) * 1000 + self.global_rank) * 10_000_019 + self.global_step)
+            pick = torch.rand(b, generator=g) < float(cfg["augment"]["cutoff_prob"])
             if not pick.any():
                 return x
-            choice = torch.randint(len(self._aug_bands), (b,), generator=self._gen)
-            jit = torch.randint(int(cfg["augment"]["jitter_bands"]) + 1, (b,), generator=self._gen)
+            choice = torch.randint(len(self._aug_bands), (b,), generator=g)
+            jit = torch.randint(int(cfg["augment"]["jitter_bands"]) + 1, (b,), generator=g)
             band = torch.tensor(self._aug_bands)[choice] + jit
             sim = simulate_bandlimit(y, band.to(y.device), floor=float(fe.config.get("floor", math.log(2.0**-24))))
             return torch.where(pick.to(x.device)[:, None, None], sim, x)
@@ -341,7 +351,8 @@ def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src
             if every and self.global_step % every == 0 and self.global_rank == 0:
                 el = max(time.time() - self._t0, 1e-9)
                 log.info("step %d: loss %.4f lr %.2e (%.1f s audio/s on this rank)", self.global_step,
-                         float(out["loss"].detach()), self.trainer.optimizers[0].param_groups[0]["lr"], self._audio_s / el)
+                         float(out["loss"].detach()), self.trainer.optimizers[0].param_groups[0]["lr"],
+                         self._audio_s / el)
             return out["loss"]
 
         def validation_step(self, batch, _idx):
@@ -451,7 +462,8 @@ def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir
         info = {"frontend": name, "params": n_params, "steps": int(trainer.global_step),
                 "epochs": int(trainer.current_epoch), "train_seconds": round(elapsed, 1),
                 "audio_seconds_this_run": round(module._audio_s, 1),
-                "audio_s_per_s": None if module._t0 is None else round(module._audio_s / max(t_end - module._t0, 1e-9), 2),
+                "audio_s_per_s": None if module._t0 is None else round(
+                    module._audio_s / max(t_end - module._t0, 1e-9), 2),
                 "steps_per_s_this_run": None if module._t0 is None else round(
                     (trainer.global_step - module._first_step) / max(t_end - module._t0, 1e-9), 3),
                 "val_loss": val_loss, "conditions": cfg["conditions"],

@@ -60,7 +60,8 @@ def contextual_loss(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, x_lengths:
     Computed in float32 (at least). Items with no valid position contribute 0.
     """
     if x.dim() != 3 or y.dim() != 3 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"contextual_loss expects x [B, C, Nx] and y [B, C, Ny], got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise ValueError(f"contextual_loss expects x [B, C, Nx] and y [B, C, Ny], "
+                         f"got {tuple(x.shape)}, {tuple(y.shape)}")
     with torch.autocast(x.device.type, enabled=False):  # relative distances need full precision
         return _contextual_loss(x, y, h, x_lengths, y_lengths, max_positions, eps, generator, reduction)
 

@@ -542,7 +542,8 @@ class StyleGANEnhancer(FrontEnd):
         return self.generator(xn, lengths, ws, noise_mode)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, z: torch.Tensor | None = None,
-                psi: float | None = None, noise_mode: str | None = None, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                psi: float | None = None, noise_mode: str | None = None,
+                **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, H, T] log-mel, lengths [B] -> (enhanced log-mel [B, H, T] zero past lengths, lengths)."""
         if x.dim() != 3 or x.shape[1] != int(self.config["n_bands"]):
             raise ValueError(f"stylegan expects [B, {self.config['n_bands']}, T] features, got {tuple(x.shape)}")
