@@ -12,6 +12,7 @@ import copy
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -147,6 +148,9 @@ def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val
             loss = self.asr.loss(log_probs=log_probs, targets=y, input_lengths=enc_len, target_lengths=yl)
             self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=x.shape[0])
             self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=True, on_step=True)
+            if not sys.stderr.isatty() and self.global_step % 50 == 0:
+                log.info("step %d: loss %.2f lr %.2e", self.global_step, float(loss),
+                         self.trainer.optimizers[0].param_groups[0]["lr"])
             return loss
 
         def on_train_epoch_end(self):
@@ -249,6 +253,7 @@ def train_asr(cfg: Mapping[str, Any], train_feats: str | Path, exp_dir: str | Pa
         precision=tcfg["precision"], gradient_clip_val=float(tcfg["grad_clip"]), callbacks=[ckpt_cb],
         logger=logger, enable_checkpointing=True, log_every_n_steps=10, num_sanity_val_steps=0,
         use_distributed_sampler=False, enable_model_summary=False, default_root_dir=str(exp_dir),
+        enable_progress_bar=sys.stderr.isatty(),  # logs (run.pl, Slurm) get the per-epoch lines instead
     )
     resume = ckpt_dir / "last.ckpt"
     t0 = time.time()
