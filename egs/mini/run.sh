@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # egs/mini: synthetic multi-voice speech (espeak-ng), a reference Conformer-CTC trained here (the
 # frozen ASR), degradations it never saw, and front-ends that try to bring its WER back. CPU, minutes.
-# Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [... any option of specenh.sh]
+# Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [--frontends all] [... any option of specenh.sh]
 set -euo pipefail
 
 train_conditions="noise_0db noise_5db noise_10db bandlimit_2k holes30 codec_mulaw8k reverb"
@@ -13,5 +13,5 @@ test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise
   --train_conditions "${train_conditions}" \
   --test_conditions "${test_conditions}" \
   --asr_model train --asr_config conf/asr/conformer_ctc_mini.yaml \
-  --frontends "identity oracle" \
+  --frontends "identity oracle stylegan" \
   "$@"

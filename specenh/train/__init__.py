@@ -61,8 +61,17 @@ def _import_trainers() -> None:
 
 
 def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: str | Path) -> Path:
-    """Train front-end ``name``; returns the checkpoint path (``exp_dir/model.pt``)."""
+    """Train front-end ``name``; returns the checkpoint path (``exp_dir/model.pt``).
+
+    A variant (e.g. an ablation ``stylegan_nocx``) names its trainer with a ``frontend:`` key in its
+    config, or is found by the part of its name before the first ``_``.
+    """
     _import_trainers()
+    cfg = dict(cfg)
+    kind = cfg.pop("frontend", None) or (name if name in TRAINERS else name.split("_")[0])
+    if kind != name:
+        log.info("front-end %r is a variant of %r", name, kind)
+    name = kind
     if name not in TRAINERS:
         raise ValueError(f"no trainer registered for front-end {name!r}; trainable: {sorted(TRAINERS)}")
     exp_dir = Path(exp_dir)

@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace) -> int:
     from specenh.utils.config import load_config
 
     _import_all()
-    cls = REGISTRY.get(args.name)
+    cls = REGISTRY.get(args.name) or REGISTRY.get(args.name.split("_")[0])
     if cls is not None and not cls.trainable:
         log.info("front-end %r has nothing to train", args.name)
         return 0
