@@ -5,8 +5,8 @@ install_requires = [
     # torch is installed first by tools/install.sh (CPU or CUDA build of the user's choice);
     # a range here would make pip pull the newest CUDA build over it.
     "torch",
-    "nemo_toolkit[asr]>=2.0",
-    "lightning>=2.0",
+    "nemo_toolkit[asr]>=3.0,<3.1",  # 3.0: Lightning 2.4; older NeMo + newer Lightning do not import
+    "lightning",  # the version NeMo pins
     "sentencepiece",
     "kaldiio>=2.18",
     "librosa>=0.10",
