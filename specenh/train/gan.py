@@ -340,6 +340,21 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
     return StyleGANModule()
 
 
+def _save_on_interrupt_callback(path: Path):
+    """Save ``path`` when training is interrupted (SIGTERM, e.g. Slurm preemption, or Ctrl-C) so the next
+    run resumes; Lightning raises at a batch boundary, so the state is consistent."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class SaveOnInterrupt(pl.Callback):
+        def on_exception(self, trainer, pl_module, exception):
+            if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+                trainer.save_checkpoint(str(path))
+                log.info("interrupted: saved %s (rerun to resume)", path)
+
+    return SaveOnInterrupt()
+
+
 def _loggers(exp_dir: Path) -> list:
     import lightning.pytorch as pl
 
@@ -408,7 +423,8 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
     trainer = pl.Trainer(
         max_epochs=int(tc["max_epochs"]), max_steps=2 * int(tc["max_steps"]),
         max_time={"minutes": float(tc["max_minutes"])}, accelerator=tc["accelerator"], devices=tc["devices"],
-        num_nodes=int(tc["num_nodes"]), strategy=strategy, precision=precision, callbacks=[ckpt_cb],
+        num_nodes=int(tc["num_nodes"]), strategy=strategy, precision=precision,
+        callbacks=[ckpt_cb, _save_on_interrupt_callback(ckpt_dir / "last.ckpt")],
         logger=_loggers(exp_dir), log_every_n_steps=int(tc["log_every_steps"]), num_sanity_val_steps=0,
         val_check_interval=val_every if val_every > 0 else None, check_val_every_n_epoch=None if val_every > 0 else 1,
         limit_val_batches=None if val_every > 0 else 0, use_distributed_sampler=False,
