@@ -23,12 +23,6 @@ def main() -> int:
         print(f"  cuda available   {torch.cuda.is_available()} ({torch.cuda.device_count()} devices)")
     except Exception:  # noqa: BLE001
         pass
-    try:
-        import torchaudio  # noqa: F401
-
-        print("  note: torchaudio is installed; specenh does not use it")
-    except ImportError:
-        pass
     if missing:
         print("missing or broken: " + "; ".join(missing), file=sys.stderr)
         return 1

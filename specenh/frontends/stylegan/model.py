@@ -68,33 +68,40 @@ def mix_condition(x: torch.Tensor, cond: torch.Tensor, half_mask: torch.Tensor) 
 
 
 class EqualLinear(nn.Module):
-    """Linear layer with equalised learning rate: weight ~ N(0, 1/lr_mul^2), scaled at run time."""
+    """Linear layer. ``equalised``: StyleGAN's equalised learning rate (weight ~ N(0, 1/lr_mul^2) scaled
+    at run time by lr_mul / sqrt(in); used by the mapping network, whose effective learning rate is
+    ``lr_mul`` times the optimiser's). Otherwise an ordinary layer with weights ~ N(0, 1/in)."""
 
-    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0):
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 equalised: bool = True):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        if not equalised:
+            lr_mul = 1.0
+        std = 1.0 / lr_mul if equalised else 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) * std)
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init) / lr_mul))
-        self.scale, self.lr_mul = lr_mul / math.sqrt(in_dim), lr_mul
+        self.scale, self.lr_mul = (lr_mul / math.sqrt(in_dim) if equalised else 1.0), lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [..., in] -> [..., out]."""
         return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
 
 
-class EqualConv2d(nn.Module):
-    """Plain 2-D convolution with equalised learning rate, zero padding k//2, optional stride."""
+class Conv2d(nn.Module):
+    """Plain 2-D convolution, weights ~ N(0, 1/fan_in) (with the sqrt(2) gain of the activations this
+    keeps unit variance), zero padding k//2, optional stride."""
 
     def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, stride: int = 1):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel) / math.sqrt(cin * kernel * kernel))
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-        self.scale, self.stride, self.pad = 1.0 / math.sqrt(cin * kernel * kernel), stride, kernel // 2
+        self.stride, self.pad = stride, kernel // 2
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, Cin, H, W], optional extra bias [Cout] -> [B, Cout, H', W'] (same size for stride 1,
         ceil(size/2) for stride 2)."""
         b = self.bias if bias is None else (bias if self.bias is None else self.bias + bias)
-        return F.conv2d(x, (self.weight * self.scale).to(x.dtype), None if b is None else b.to(x.dtype),
+        return F.conv2d(x, self.weight.to(x.dtype), None if b is None else b.to(x.dtype),
                         stride=self.stride, padding=self.pad)
 
 
@@ -182,13 +189,13 @@ class ModulatedConv2d(nn.Module):
 
     def __init__(self, latent_dim: int, cin: int, cout: int, kernel: int, demodulate: bool = True):
         super().__init__()
-        self.affine = EqualLinear(latent_dim, cin, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
-        self.scale, self.pad, self.demodulate = 1.0 / math.sqrt(cin * kernel * kernel), kernel // 2, demodulate
+        self.affine = EqualLinear(latent_dim, cin, bias_init=1.0, equalised=False)
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel) / math.sqrt(cin * kernel * kernel))
+        self.pad, self.demodulate = kernel // 2, demodulate
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         s = self.affine(w)  # [B or 1, Cin]
-        weight = self.weight * self.scale
+        weight = self.weight
         d = None
         if self.demodulate:
             dt = torch.promote_types(weight.dtype, torch.float32)
@@ -298,7 +305,7 @@ class Generator(nn.Module):
         filt = generator_filters(self.n_blocks, capacity, fmap_max)
         self.filters = filt
         self.initial = nn.Parameter(torch.randn(1, filt[0], self.h0, 1))
-        self.initial_conv = EqualConv2d(filt[0], filt[0], 3, bias=False)
+        self.initial_conv = Conv2d(filt[0], filt[0], 3, bias=False)
         self.initial_bias = nn.Parameter(torch.zeros(filt[0]))
         chans = [filt[0], *filt]
         self.blocks = nn.ModuleList(
@@ -361,11 +368,11 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, downsample: bool):
         super().__init__()
-        self.conv1 = EqualConv2d(cin, cout, 3, bias=False)
+        self.conv1 = Conv2d(cin, cout, 3, bias=False)
         self.b1 = nn.Parameter(torch.zeros(cout))
-        self.conv2 = EqualConv2d(cout, cout, 3, bias=False)
+        self.conv2 = Conv2d(cout, cout, 3, bias=False)
         self.b2 = nn.Parameter(torch.zeros(cout))
-        self.skip = EqualConv2d(cin, cout, 1, bias=False)
+        self.skip = Conv2d(cin, cout, 1, bias=False)
         self.down = BlurDownsample() if downsample else None
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,9 +405,9 @@ class Discriminator(nn.Module):
         filt = [channels] + [min(fmap_max, 4 * capacity * 2 ** i) for i in range(nb + 1)]
         self.blocks = nn.ModuleList(DiscriminatorBlock(filt[i], filt[i + 1], downsample=i < nb)
                                     for i in range(nb + 1))
-        self.final_conv = EqualConv2d(filt[-1], filt[-1], 3, bias=False)
+        self.final_conv = Conv2d(filt[-1], filt[-1], 3, bias=False)
         self.final_bias = nn.Parameter(torch.zeros(filt[-1]))
-        self.out = EqualLinear(filt[-1], 1)
+        self.out = EqualLinear(filt[-1], 1, equalised=False)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = x * time_mask(lengths, x.shape[-1], x.dtype)
