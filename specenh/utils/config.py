@@ -6,10 +6,14 @@ The resolved config is saved next to every experiment (:func:`save_config`).
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
+
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(ValueError):
@@ -65,6 +69,8 @@ def apply_overrides(cfg: Mapping[str, Any], overrides: Iterable[str], *, strict:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError as e:
             raise ConfigError(f"override {ov!r}: value is not valid YAML: {e}") from None
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "2e-3" (no dot) as a string
         set_dotted(out, key, value, strict=strict)
     return out
 
