@@ -369,7 +369,7 @@ def _loggers(exp_dir: Path) -> list:
 
 
 # ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
-ABLATION_NAMES = ("stylegan_nocx", "stylegan_melcx", "stylegan_unpaired", "stylegan_fm")
+ABLATION_NAMES = ("stylegan_nocx", "stylegan_melcx", "stylegan_unpaired")
 
 
 @register_trainer("stylegan")
@@ -432,7 +432,12 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
     )
     resume = ckpt_dir / "last.ckpt"
     t0 = time.time()
-    trainer.fit(module, ckpt_path=str(resume) if resume.is_file() else None)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        trainer.fit(module, ckpt_path=str(resume) if resume.is_file() else None)
+    except SIGTERMException:  # a SystemExit with status 0: make the interruption visible to the caller
+        raise SystemExit(143) from None
     elapsed = time.time() - t0
     trainer.save_checkpoint(str(resume))
     out = exp_dir / "model.pt"
