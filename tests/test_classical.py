@@ -12,13 +12,6 @@ from specenh.vocoder.stft import stft
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def speechlike(dur: float = 4.0, seed: int = 0) -> np.ndarray:
     """Gliding harmonic series with syllables (2 Hz) and a 0.5 s leading pause: speech-like enough

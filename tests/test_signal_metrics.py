@@ -16,13 +16,6 @@ from specenh.metrics.signal import (METRICS, align, compute_all, delta, lsd, pes
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def speechlike(dur: float = 2.0, seed: int = 0, f0: float = 140.0) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -17,14 +17,6 @@ CFG = FeatureConfig()
 SR = 16000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests are timed for one core (the machine is shared); restore the setting after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def harmonic(dur: float = 1.0, f0: float = 150.0, seed: int = 0) -> np.ndarray:
     """A speech-like test signal: gliding harmonic series (1/k amplitudes) with a syllabic envelope."""

@@ -156,11 +156,6 @@ _BUILTIN_MODULES.append("specenh.frontends.classical")
 
 
 def _import_all() -> None:
-    import importlib
+    from specenh.utils.imports import import_optional
 
-    for m in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if e.name != m:
-                raise
+    import_optional(_BUILTIN_MODULES)

@@ -10,7 +10,6 @@ calls the registered function. ``model.pt`` must be loadable with :func:`specenh
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +51,9 @@ class FrontendData:
 
 
 def _import_trainers() -> None:
-    for m in _TRAINER_MODULES:
-        try:
-            importlib.import_module(m)
-        except ModuleNotFoundError as e:
-            if e.name != m:
-                raise
+    from specenh.utils.imports import import_optional
+
+    import_optional(_TRAINER_MODULES)
 
 
 def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: str | Path) -> Path:
