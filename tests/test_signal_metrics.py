@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from specenh.metrics.signal import (METRICS, align, compute_all, delta, lsd, pesq_score, sdr, si_sdr, stoi_score,
                                     summarize)
