@@ -2,7 +2,8 @@
 
 Every figure is x real time (seconds of audio processed per second of wall time) on the same
 audio in the same run, with the CPU thread count stated; ratios are against the reference
-implementation named in the row. Peak memory is the process's max RSS growth during the item.
+implementation named in the row. Peak memory is the process's max RSS growth during the item (CPU;
+only the first item to touch that memory shows it) or the peak CUDA allocation (GPU).
 """
 from __future__ import annotations
 
@@ -133,12 +134,301 @@ def bench_features(waves: list[np.ndarray], threads: int, device: str, batch: in
     return rows
 
 
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class _Mem:
+    """Peak memory of one item: max RSS growth (CPU) or peak CUDA allocation (GPU), in MB."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def __enter__(self) -> "_Mem":
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        self.r0 = _rss_mb()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.startswith("cuda"):
+            self.mb = torch.cuda.max_memory_allocated() / 2 ** 20
+        else:
+            self.mb = max(0.0, _rss_mb() - self.r0)
+
+
+def _logmel(waves: list[np.ndarray], device: str) -> list[torch.Tensor]:
+    """Unnormalised log-mel features [D, T] of each wave (our extractor, default config)."""
+    from specenh.features.logmel import FeatureConfig, LogMelExtractor
+
+    ext = LogMelExtractor(FeatureConfig()).to(device).eval()
+    out = []
+    with torch.inference_mode():
+        for w in waves:
+            y, yl = ext(torch.from_numpy(w)[None].to(device), torch.tensor([len(w)], device=device))
+            out.append(y[0, :, : int(yl[0])].clone())
+    return out
+
+
+def _feat_batches(feats: list[torch.Tensor], batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    from specenh.features.io import pad_batch
+
+    out = []
+    order = sorted(range(len(feats)), key=lambda i: feats[i].shape[-1])
+    for i in range(0, len(order), batch):
+        x, xl = pad_batch([feats[j].T for j in order[i : i + batch]])
+        out.append((x.to(feats[0].device), xl.to(feats[0].device)))
+    return out
+
+
+def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
+                    specs: list[str] | None = None, batches: tuple[int, ...] = (1, 32)) -> list[Row]:
+    """Inference of each registered front-end at its default size (and of any checkpoint or name in
+    ``specs``), batch 1 and batch 32: x real time of the front-end alone (its input already in memory)."""
+    from specenh.frontends.base import REGISTRY, _import_all, resolve
+
+    _import_all()
+    torch.set_num_threads(threads)
+    names = specs or [n for n in sorted(REGISTRY) if not REGISTRY[n].needs_clean and n != "identity"]
+    audio_s = sum(len(w) for w in waves) / 16000
+    feats = _logmel(waves, device)
+    wave_t = [torch.from_numpy(w).to(device) for w in waves]
+    rows = []
+    for spec in names:
+        fe = resolve(spec).to(device).eval()
+        label = f"{fe.name} ({Path(spec).name})" if spec not in REGISTRY else f"{fe.name} (default size)"
+        n_params = sum(p.numel() for p in fe.parameters())
+        for b in batches:
+            if fe.domain == "logmel":
+                inputs = _feat_batches(feats, b)
+            else:
+                from specenh.features.io import pad_batch
+
+                inputs = []
+                for i in range(0, len(wave_t), b):
+                    x, xl = pad_batch([w[:, None] for w in wave_t[i : i + b]])
+                    inputs.append((x[:, 0, :].to(device), xl.to(device)))
+
+            def run_fe():
+                for x, xl in inputs:
+                    fe.enhance(x, xl)
+                _sync(device)
+
+            with _Mem(device) as m:
+                sec = timeit(run_fe, min_time)
+            rows.append(Row("frontends", label, audio_s / sec, threads, device, b, audio_s, sec, m.mb,
+                            extra={"params": n_params, "domain": fe.domain}))
+            log.info("front-end %s batch %d: %.0fx real time", label, b, audio_s / sec)
+    return rows
+
+
+def tiny_asr(work_dir: str | Path, config: str | Path | None = None, seed: int = 0) -> Path:
+    """A randomly initialised reference Conformer-CTC (``conf/asr/conformer_ctc_mini.yaml``, tokenizer
+    from the mini corpus's sentence generator) saved as ``.nemo``: the same compute as the trained one."""
+    from specenh.asr.train import build_model, train_tokenizer
+    from specenh.data.synthetic import generate_sentences
+    from specenh.utils.config import load_config
+
+    work_dir = Path(work_dir)
+    out = work_dir / "asr_random.nemo"
+    if out.is_file():
+        return out
+    config = Path(config) if config else Path(__file__).resolve().parents[1] / "conf/asr/conformer_ctc_mini.yaml"
+    cfg = load_config(config)
+    sents = generate_sentences(seed, {"train": 600})["train"]
+    texts = [s.text for s in sents]
+    tok = train_tokenizer(texts, work_dir / "tokenizer", vocab_size=int(cfg["tokenizer"]["vocab_size"]),
+                          model_type=str(cfg["tokenizer"]["model_type"]))
+    torch.manual_seed(seed)
+    build_model(cfg["model"], tok).save_to(str(out))
+    return out
+
+
+def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
+              asr_model: str | Path | None = None, work_dir: str | Path = "exp/bench") -> list[Row]:
+    """Frozen-ASR decoding from features (normalisation + encoder + greedy CTC/RNNT): x real time."""
+    from specenh.asr.frozen import FrozenASR
+
+    torch.set_num_threads(threads)
+    spec = str(asr_model) if asr_model else str(tiny_asr(work_dir))
+    asr = FrozenASR(spec, device=device)
+    label = f"FrozenASR.decode ({Path(spec).name if not asr_model else spec}, " \
+            f"{sum(p.numel() for p in asr.model.parameters()) / 1e6:.1f} M)"
+    audio_s = sum(len(w) for w in waves) / 16000
+    inputs = _feat_batches(_logmel(waves, device), 32)
+
+    def run_asr():
+        for x, xl in inputs:
+            asr.decode(x, xl)
+        _sync(device)
+
+    with _Mem(device) as m:
+        sec = timeit(run_asr, min_time)
+    return [Row("asr", label, audio_s / sec, threads, device, 32, audio_s, sec, m.mb)]
+
+
+def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: list[str] | None = None,
+                 max_utts: int | None = None, test_set: str = "test", condition: str = "noise_5db",
+                 asr_model: str | Path | None = None) -> list[Row]:
+    """The whole stage-5 path on a recipe's test set: read features -> enhance -> decode -> score,
+    x real time, wall clock from the first read to the score (the ASR and front-end loads excluded)."""
+    from specenh.decode import enhance_and_decode
+    from specenh.features.io import read_utt2num_frames
+    from specenh.frontends.base import resolve
+    from specenh.asr.frozen import FrozenASR
+    from specenh.data.kaldi import read_kv
+    from specenh.metrics.wer import score
+
+    rd = Path(recipe_dir)
+    fdir, cdir = rd / "dump/feats" / f"{test_set}_{condition}", rd / "dump/feats" / test_set
+    asr_path = Path(asr_model) if asr_model else rd / "exp/asr/model.nemo"
+    if not (fdir / "feats.scp").is_file() or not asr_path.is_file():
+        log.warning("stage5 benchmark skipped: %s or %s missing (run the recipe's stages 1-3 first)",
+                    fdir / "feats.scp", asr_path)
+        return []
+    torch.set_num_threads(threads)
+    asr = FrozenASR(str(asr_path), device=device)
+    utts = sorted(read_utt2num_frames(fdir / "utt2num_frames"))[: max_utts or None]
+    refs = read_kv(fdir / "text", allow_empty_value=True)
+    specs = frontends or ["identity"] + [str(p) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
+    rows = []
+    for spec in specs:
+        fe = resolve(spec)
+        with _Mem(device) as m:
+            t0 = time.perf_counter()
+            hyps, timing = enhance_and_decode(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
+                                              device=device)
+            res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
+            sec = time.perf_counter() - t0
+        name = f"stage 5: {fdir.name} -> {fe.name if spec in ('identity',) else Path(spec).parent.name} -> score"
+        rows.append(Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
+                        extra={"utts": len(utts), "wer": res.wer}))
+    return rows
+
+
+def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str | Path | None = None,
+                steps: int = 20, warmup: int = 3, asr_model: str | Path | None = None,
+                work_dir: str | Path = "exp/bench") -> list[Row]:
+    """Training throughput of the reference enhancer (one D step + one G step per batch, losses as
+    configured): steps/s and seconds of (cropped) audio per second, on batches cut from the audio."""
+    import lightning.pytorch as pl
+
+    from specenh.asr.frozen import FrozenASR
+    from specenh.train import FrontendData
+    from specenh.train.gan import _lightning_module, needs_asr, resolve_config
+    from specenh.train.data import collate_pairs
+    from specenh.utils.config import load_config
+
+    torch.set_num_threads(threads)
+    root = Path(__file__).resolve().parents[1]
+    config = Path(config) if config else root / "egs/mini/conf/frontend/stylegan.yaml"
+    cfg = resolve_config(load_config(config))
+    cfg.setdefault("seed", 0)
+    tc = cfg["train"]
+    asr = None
+    if needs_asr(cfg):
+        asr = FrozenASR(str(asr_model) if asr_model else str(tiny_asr(work_dir)), device=device)
+    module = _lightning_module(cfg, FrontendData([], [], [], []), asr)
+    feats = [f.T.cpu().numpy() for f in _logmel(waves, "cpu")]
+    crop, bsz = int(tc["crop_frames"]), int(tc["batch_size"])
+    items = [(f[:crop], f[:crop], f"u{i}") for i, f in enumerate(feats)]
+    batches = [collate_pairs(items[i : i + bsz]) for i in range(0, len(items) - bsz + 1, bsz)] or [collate_pairs(items)]
+    batches = [batches[i % len(batches)] for i in range(warmup + steps)]
+    frames = [int(b["x_len"].sum()) for b in batches]
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, idx):
+            if idx == warmup:
+                _sync(device)
+                self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx):
+            if idx == warmup + steps - 1:
+                _sync(device)
+                self.sec = time.perf_counter() - self.t0
+
+    clock = Clock()
+    precision = "bf16-mixed" if device.startswith("cuda") else "32-true"
+    trainer = pl.Trainer(accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, max_steps=2 * len(batches),
+                         max_epochs=1, precision=precision, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_val_batches=0, callbacks=[clock])
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    with _Mem(device) as m:
+        trainer.fit(module, train_dataloaders=loader)
+    audio_s = sum(frames[warmup:]) / 100.0
+    n_params = sum(p.numel() for p in module.enhancer.parameters())
+    return [Row("train", f"stylegan training ({config.name}, G {n_params / 1e6:.2f} M, batch {bsz} x {crop} frames, "
+                f"{precision})", audio_s / clock.sec, threads, device, bsz, audio_s, clock.sec, m.mb,
+                extra={"steps_per_s": steps / clock.sec})]
+
+
+def bench_vocoder(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
+                  n_iter: int = 32) -> list[Row]:
+    """GLA and FGLA (ours, batched torch) vs ``librosa.griffinlim`` per utterance, same iterations and
+    framing (25 ms Hann / 10 ms hop / 512 FFT), from the clean magnitude: x real time."""
+    import librosa
+    import scipy.signal
+
+    from specenh.features.logmel import FeatureConfig
+    from specenh.vocoder.phase import fast_griffin_lim, griffin_lim
+
+    torch.set_num_threads(threads)
+    cfg = FeatureConfig()
+    win = scipy.signal.get_window("hann", 400, fftbins=False)
+    kw = dict(n_fft=512, hop_length=160, win_length=400, window=win, center=True)
+    mags = [np.abs(librosa.stft(w, pad_mode="constant", **kw)).astype(np.float32) for w in waves]
+    audio_s = sum(len(w) for w in waves) / 16000
+    order = sorted(range(len(mags)), key=lambda i: mags[i].shape[1])
+    groups = []
+    for i in range(0, len(order), batch):
+        idx = order[i : i + batch]
+        t = max(mags[j].shape[1] for j in idx)
+        m = torch.zeros(len(idx), mags[0].shape[0], t)
+        for k, j in enumerate(idx):
+            m[k, :, : mags[j].shape[1]] = torch.from_numpy(mags[j])
+        groups.append((m.to(device), torch.tensor([mags[j].shape[1] for j in idx], device=device)))
+
+    def ours(fn, **extra):
+        def run():
+            for m, fr in groups:
+                fn(m, n_iter, cfg, frames=fr, **extra)
+            _sync(device)
+        return run
+
+    def run_librosa():
+        for m in mags:
+            librosa.griffinlim(m, n_iter=n_iter, momentum=0.99, init=None, pad_mode="constant", **kw)
+
+    rows, ref = [], None
+    for name, fn, b in (("librosa.griffinlim (FGLA 0.99, per utterance)", run_librosa, 1),
+                        ("specenh griffin_lim (GLA)", ours(griffin_lim), batch),
+                        ("specenh fast_griffin_lim (FGLA 0.99)", ours(fast_griffin_lim, momentum=0.99), batch)):
+        if name.startswith("librosa") and device != "cpu":
+            continue
+        with _Mem(device) as m:
+            sec = timeit(run_librosa if fn is run_librosa else fn, min_time)
+        rows.append(Row("vocoder", f"{name}, {n_iter} iterations", audio_s / sec, threads, device, b, audio_s,
+                        sec, m.mb))
+        if name.startswith("librosa"):
+            ref = audio_s / sec
+    if ref:
+        for r in rows:
+            r.ratio_to, r.ratio = "librosa", r.xrt / ref
+    return rows
+
+
 def format_table(rows: list[Row]) -> str:
-    head = "| section | item | device | threads | batch | x real time | ratio | peak RSS growth (MB) |\n|---|---|---|---|---|---|---|---|"
+    head = "| section | item | device | threads | batch | x real time | ratio | peak memory (MB) |\n|---|---|---|---|---|---|---|---|"
     lines = [head]
     for r in rows:
         ratio = f"{r.ratio:.2f} vs {r.ratio_to}" if r.ratio is not None else ""
-        lines.append(f"| {r.section} | {r.name} | {r.device} | {r.threads} | {r.batch} | {r.xrt:,.0f} | {ratio} | {r.peak_rss_mb:.0f} |")
+        extra = ""
+        if "steps_per_s" in r.extra:
+            extra = f" ({r.extra['steps_per_s']:.2f} steps/s)"
+        lines.append(f"| {r.section} | {r.name} | {r.device} | {r.threads} | {r.batch} | {r.xrt:,.0f}{extra} | "
+                     f"{ratio} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)
 
 
@@ -150,23 +440,45 @@ def machine_info(device: str) -> dict:
     return info
 
 
-SECTIONS = {"features": bench_features}
+SECTIONS = ("features", "frontends", "asr", "stage5", "train", "vocoder")
 
 
 def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None = None, quick: bool = False,
-        out_json: str | Path | None = None, num_utts: int | None = None, seconds: float = 4.0) -> list[Row]:
-    threads = threads or [1, 2]
-    num_utts = num_utts or (16 if quick else 64)
-    min_time = 0.5 if quick else 3.0
+        out_json: str | Path | None = None, num_utts: int | None = None, seconds: float = 4.0,
+        frontends: list[str] | None = None, asr_model: str | None = None, recipe_dir: str | Path = "egs/mini",
+        train_config: str | None = None, work_dir: str | Path = "exp/bench") -> list[Row]:
+    """Run the named sections for each thread count; ``quick``: few utterances, short timings, batch
+    sizes and steps cut (a smoke test, not figures to quote)."""
+    threads = threads or ([2] if quick else [1, 2])
+    if device.startswith("cuda"):
+        threads = threads[-1:]
+    num_utts = num_utts or (8 if quick else 64)
+    min_time = 0.2 if quick else 3.0
     waves = synthetic_audio(num_utts, seconds)
     rows: list[Row] = []
     for sec in sections:
         if sec not in SECTIONS:
-            raise ValueError(f"unknown benchmark section {sec!r}; known: {sorted(SECTIONS)}")
+            raise ValueError(f"unknown benchmark section {sec!r}; known: {list(SECTIONS)}")
+    for sec in sections:
         for th in threads:
-            rows += SECTIONS[sec](waves, th, device, 16, min_time)
+            log.info("benchmark section %s, %d thread(s), %s", sec, th, device)
+            if sec == "features":
+                rows += bench_features(waves, th, device, 16, min_time)
+            elif sec == "frontends":
+                rows += bench_frontends(waves, th, device, 32, min_time, frontends,
+                                        batches=(1, 8) if quick else (1, 32))
+            elif sec == "asr":
+                rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
+            elif sec == "stage5":
+                rows += bench_stage5(recipe_dir, th, device, max_utts=20 if quick else None, asr_model=asr_model)
+            elif sec == "train":
+                rows += bench_train(waves if not quick else waves * 2, th, device, train_config,
+                                    steps=3 if quick else 20, warmup=1 if quick else 3, asr_model=asr_model,
+                                    work_dir=work_dir)
+            elif sec == "vocoder":
+                rows += bench_vocoder(waves, th, device, 16, min_time, n_iter=8 if quick else 32)
     if out_json:
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_json).write_text(json.dumps({"machine": machine_info(device), "rows": [asdict(r) for r in rows]},
-                                             indent=2) + "\n")
+        Path(out_json).write_text(json.dumps({"machine": machine_info(device), "quick": quick,
+                                              "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
     return rows

@@ -74,28 +74,46 @@ def enhance_and_decode(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
 
 
-def decode_job(feats_dir: str | Path, frontend: str, asr_model: str, out_dir: str | Path, *, nj: int = 1,
-               job: int = 1, batch_size: int = 32, clean_feats_dir: str | Path | None = None,
-               device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
-               frontend_opts: list[str] | None = None) -> None:
-    out_dir = Path(out_dir)
-    done = out_dir / ".done" / f"decode.{job}"
-    if done.exists() and not overwrite:
-        log.info("decode job %d/%d already done; skipping", job, nj)
+def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
+               nj: int = 1, job: int = 1, batch_size: int = 32,
+               clean_feats_dir: str | Path | list | None = None, device: str = "cpu", num_threads: int = 1,
+               overwrite: bool = False, frontend_opts: list[str] | None = None) -> None:
+    """Job ``job`` of ``nj`` for one or several sets: ``feats_dir[i]`` is decoded into ``out_dir[i]``
+    (with ``clean_feats_dir[i]``, or one clean dir for all). The front-end and the ASR are loaded once
+    for all sets: on CPU that import and load costs more than decoding a small set."""
+    feats_dirs, out_dirs = _as_list(feats_dir), _as_list(out_dir)
+    if len(feats_dirs) != len(out_dirs):
+        raise ValueError(f"{len(feats_dirs)} feature dirs but {len(out_dirs)} output dirs")
+    cleans = _as_list(clean_feats_dir) if clean_feats_dir is not None else [None]
+    if len(cleans) == 1:
+        cleans = cleans * len(feats_dirs)
+    if len(cleans) != len(feats_dirs):
+        raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
+    todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
+            if overwrite or not (Path(o) / ".done" / f"decode.{job}").exists()]
+    if not todo:
+        log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
         return
     torch.set_num_threads(num_threads)
-    utts = split_for_job(sorted(read_utt2num_frames(Path(feats_dir) / "utt2num_frames")), nj, job)
     fe = resolve(frontend, parse_options(frontend_opts))
     asr = FrozenASR(asr_model, device=device)
-    hyps, timing = enhance_and_decode(feats_dir, fe, asr, utts, batch_size=batch_size,
-                                      clean_feats_dir=clean_feats_dir, device=device)
-    write_kv(out_dir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
-    (out_dir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
-    done.parent.mkdir(parents=True, exist_ok=True)
-    done.touch()
-    log.info("job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", job, nj, len(utts),
-             timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
-             timing["audio_s"] / max(timing["decode_s"], 1e-9))
+    for fdir, odir, cdir in todo:
+        utts = split_for_job(sorted(read_utt2num_frames(fdir / "utt2num_frames")), nj, job)
+        hyps, timing = enhance_and_decode(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
+                                          device=device)
+        odir.mkdir(parents=True, exist_ok=True)
+        write_kv(odir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
+        (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
+        done = odir / ".done" / f"decode.{job}"
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.touch()
+        log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
+                 len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
+                 timing["audio_s"] / max(timing["decode_s"], 1e-9))
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
 def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, frontend: str = "", asr_model: str = "",

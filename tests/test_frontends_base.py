@@ -31,12 +31,13 @@ def test_identity_and_oracle():
 class _Scale(FrontEnd):
     trainable = True
 
-    def __init__(self, dim: int = 4):
-        super().__init__(dim=dim)
+    def __init__(self, dim: int = 4, gain: float = 1.0):
+        super().__init__(dim=dim, gain=gain)
         self.w = torch.nn.Parameter(torch.randn(dim))
+        self.gain = gain
 
     def forward(self, x, lengths, **kw):
-        return x * self.w[None, :, None], lengths
+        return x * self.w[None, :, None] * self.gain, lengths
 
 
 def test_save_load_roundtrip(tmp_path):
@@ -44,7 +45,7 @@ def test_save_load_roundtrip(tmp_path):
     p = tmp_path / "m.pt"
     fe.save(p)
     fe2 = load(p)
-    assert isinstance(fe2, _Scale) and fe2.config == {"dim": 4}
+    assert isinstance(fe2, _Scale) and fe2.config == {"dim": 4, "gain": 1.0}
     x = torch.randn(3, 4, 7)
     lens = torch.tensor([7, 5, 1])
     torch.testing.assert_close(fe.enhance(x, lens)[0], fe2.enhance(x, lens)[0])
@@ -55,6 +56,27 @@ def test_save_load_roundtrip(tmp_path):
         load(bad)
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.pt")
+
+
+def test_inference_variant_yaml(tmp_path, monkeypatch):
+    """A variant YAML reuses a checkpoint with other inference options (the psi ablation's mechanism)."""
+    fe = build({"name": "_test_scale", "dim": 4})
+    (tmp_path / "exp").mkdir()
+    fe.save(tmp_path / "exp" / "m.pt")
+    monkeypatch.chdir(tmp_path)  # checkpoint paths are relative to the recipe directory
+    var = tmp_path / "scale_x3.yaml"
+    var.write_text("checkpoint: exp/m.pt\ninference: {gain: 3.0}\n")
+    x, lens = torch.ones(1, 4, 5), torch.tensor([5])
+    v = resolve(var)
+    assert v.config["gain"] == 3.0 and v.config["dim"] == 4
+    torch.testing.assert_close(v.enhance(x, lens)[0], 3.0 * fe.enhance(x, lens)[0])
+    assert resolve(var, {"gain": 0.5}).config["gain"] == 0.5  # explicit options override the file's
+    train_cfg = tmp_path / "train.yaml"
+    train_cfg.write_text("model: {dim: 4}\n")
+    with pytest.raises(ValueError, match="checkpoint"):
+        resolve(train_cfg)
+    with pytest.raises(FileNotFoundError):
+        resolve(tmp_path / "missing.yaml")
 
 
 def test_mask_padding_shapes():

@@ -117,6 +117,24 @@ begin_stage() {
   chmod +x "${expdir}/run.stage$1.sh"
 }
 
+# frontend_spec NAME: what stage 5/7 pass as --frontend: the trained model, an inference variant's
+# YAML (checkpoint + inference options), or the registered name
+frontend_spec() {
+  local f=$1
+  if [ -f "${expdir}/frontend_${f}/model.pt" ]; then echo "${expdir}/frontend_${f}/model.pt"
+  elif [ -f "${frontend_conf_dir}/${f}.yaml" ] && grep -q '^checkpoint:' "${frontend_conf_dir}/${f}.yaml"; then
+    echo "${frontend_conf_dir}/${f}.yaml"
+  else echo "${f}"; fi
+}
+
+write_report() {
+  specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
+    --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
+    --resynth-dir "${expdir}/resynth" --title "Results: $(basename "$(pwd)")" \
+    --commands "${expdir}/run.stage5.sh" > /dev/null
+  log "wrote ${results}"
+}
+
 all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
 degraded_sets() {  # <set>_<cond> names produced by stage 2
   local s c
@@ -185,6 +203,7 @@ if stage_on 4; then
   for f in ${frontends}; do
     fconf_f=${frontend_conf_dir}/${f}.yaml
     [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
+    if grep -q '^checkpoint:' "${fconf_f}"; then log "  ${f}: inference variant (${fconf_f}); nothing to train"; continue; fi
     step "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
@@ -196,31 +215,29 @@ fi
 if stage_on 5; then
   begin_stage 5 "enhancement + zero-shot decoding with the frozen ASR + scoring"
   asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
+  # one job array per (test set, front-end) covering every condition: the ASR and the front-end are
+  # loaded once per job, not once per condition
   for s in ${test_sets}; do
-    for c in "" ${test_conditions}; do
-      set_name=${s}${c:+_${c}}
-      for f in ${frontends}; do
+    for f in ${frontends}; do
+      fe=$(frontend_spec "${f}")
+      fdirs=(); odirs=()
+      for c in "" ${test_conditions}; do
         [ "${f}" = oracle ] && [ -z "${c}" ] && continue   # oracle of clean = identity
-        fe=${f}; [ -f "${expdir}/frontend_${f}/model.pt" ] && fe=${expdir}/frontend_${f}/model.pt
-        out=${expdir}/decode/${set_name}_${f}
-        step "stage5.${set_name}_${f}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/decode.JOB.log" \
-          specenh decode --feats-dir "${dumpdir}/feats/${set_name}" --frontend "${fe}" --asr-model "${asr_path}" \
-            --out-dir "${out}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
-            --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
-        step "stage5.${set_name}_${f}.score" specenh decode --feats-dir "${dumpdir}/feats/${set_name}" \
-          --frontend "${f}" --asr-model "${asr_path}" --out-dir "${out}" --nj "${nj}" --merge --seed "${seed}"
+        fdirs+=("${dumpdir}/feats/${s}${c:+_${c}}"); odirs+=("${expdir}/decode/${s}${c:+_${c}}_${f}")
       done
+      step "stage5.${s}_${f}.jobs" ${cmd} JOB=1:"${nj}" "${expdir}/decode/log/${s}_${f}.JOB.log" \
+        specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" --frontend "${fe}" \
+          --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
+          --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
+      step "stage5.${s}_${f}.score" specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" \
+        --frontend "${f}" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
     done
   done
 fi
 
 if stage_on 6; then
   begin_stage 6 "report"
-  # always rewritten: the report reflects whatever decodes exist
-  specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
-    --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
-    --title "Results: $(basename "$(pwd)")" --commands "${expdir}/run.stage5.sh" > /dev/null
-  log "wrote ${results}"
+  write_report  # always rewritten: the report reflects whatever decodes (and stage-7 metrics) exist
 fi
 
 if stage_on 7; then
@@ -228,7 +245,7 @@ if stage_on 7; then
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
       for f in ${frontends}; do
-        fe=${f}; [ -f "${expdir}/frontend_${f}/model.pt" ] && fe=${expdir}/frontend_${f}/model.pt
+        fe=$(frontend_spec "${f}")
         step "stage7.${s}_${c}_${f}" ${cmd} "${expdir}/resynth/${s}_${c}_${f}/resynth.log" \
           specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
             --frontend "${fe}" --out-dir "${expdir}/resynth/${s}_${c}_${f}" --max-utts "${resynth_max_utts}" \
@@ -236,6 +253,7 @@ if stage_on 7; then
       done
     done
   done
+  write_report  # again, now with the signal-metric table
 fi
 
 log "Finished stages ${stage}..${stop_stage} in ${SECONDS} s"

@@ -119,13 +119,32 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> FrontEnd
 
 
 def resolve(spec: str | Path, options: dict[str, Any] | None = None) -> FrontEnd:
-    """A registered name (untrained front-ends: identity, oracle, specsub, ...) or a checkpoint path.
+    """A registered name (untrained front-ends: identity, oracle, specsub, ...), a checkpoint path, or
+    an inference-variant YAML.
 
     ``options``: for a name, constructor arguments (e.g. ``{"cutoff": 2000}``); for a checkpoint,
     inference options passed to ``set_inference_options`` (e.g. ``{"psi": 0.7}``).
+
+    An inference variant (``conf/frontend/stylegan_psi0.5.yaml``) reuses a trained model with other
+    inference options, so an ablation over them is a front-end of its own in stage 5 and the report::
+
+        checkpoint: exp/frontend_stylegan/model.pt   # relative to the working directory
+        inference: {psi: 0.5}
+
+    ``options`` given here override the file's.
     """
     options = dict(options or {})
     p = Path(str(spec))
+    if p.suffix in (".yaml", ".yml"):
+        import yaml
+
+        if not p.is_file():
+            raise FileNotFoundError(f"front-end variant config not found: {p}")
+        var = yaml.safe_load(p.read_text()) or {}
+        if "checkpoint" not in var:
+            raise ValueError(f"{p}: an inference-variant config needs a 'checkpoint:' key (a trained model); "
+                             f"training configs are passed to 'specenh train-frontend', not to stage 5")
+        return resolve(var["checkpoint"], {**dict(var.get("inference") or {}), **options})
     if p.suffix in (".pt", ".ckpt", ".pth") or p.is_file():
         fe = load(p)
         if options:

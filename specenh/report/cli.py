@@ -13,7 +13,8 @@ def _run(args: argparse.Namespace) -> int:
         f = Path(p)
         commands.append(f.read_text().strip().splitlines()[-1] if f.is_file() else p)
     write_report(args.decode_dir, args.out, test_sets=args.test_sets, plots_dir=args.plots_dir,
-                 asr_dir=args.asr_dir, commands=commands, title=args.title, frontend_order=args.frontends)
+                 asr_dir=args.asr_dir, commands=commands, title=args.title, frontend_order=args.frontends,
+                 resynth_dir=args.resynth_dir)
     print(Path(args.out).read_text())
     return 0
 
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frontends", nargs="*", default=None, help="column order")
     p.add_argument("--plots-dir", default=None)
     p.add_argument("--asr-dir", default=None)
+    p.add_argument("--resynth-dir", default=None, help="stage-7 outputs: adds the signal-metric table")
     p.add_argument("--title", default="Results")
     p.add_argument("--commands", nargs="*", help="commands (or files whose last line is one) to list")
     p.set_defaults(func=_run)

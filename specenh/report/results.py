@@ -34,8 +34,10 @@ def collect(decode_dir: str | Path) -> list[Entry]:
     for info_path in sorted(Path(decode_dir).glob("*/decode_info.json")):
         info = json.loads(info_path.read_text())
         d = info_path.parent
-        fe = Path(str(info.get("frontend", ""))).parent.name.replace("frontend_", "") if "/" in str(info.get("frontend", "")) else info.get("frontend", "")
-        out.append(Entry(set=info.get("set", d.name), frontend=fe or d.name, dir=d, info=info,
+        set_name = info.get("set", d.name)
+        # stage 5 names decode dirs <set>_<front-end>; the front-end spec itself may be a path
+        fe = d.name[len(set_name) + 1:] if d.name.startswith(set_name + "_") else str(info.get("frontend", ""))
+        out.append(Entry(set=set_name, frontend=fe or d.name, dir=d, info=info,
                          scores=load_scores(d / "scoring")))
     return out
 
@@ -101,9 +103,62 @@ def paired_tests(entries: list[Entry], baseline: str = "identity", metric: str =
     return out
 
 
+def _variants(fes: list[str]) -> dict[str, str]:
+    """Ablation variant -> its base: ``stylegan_nocx`` is a variant of ``stylegan`` when both are listed."""
+    out = {}
+    for f in fes:
+        bases = [g for g in fes if g != f and f.startswith(g + "_")]
+        if bases:
+            out[f] = max(bases, key=len)
+    return out
+
+
+def _mean_cell(by: dict, sets: list[str], fe: str, metric: str) -> str:
+    vals = [by[(s, fe)].scores[metric] for s in sets if (s, fe) in by]
+    if not vals or len(vals) < len(sets):
+        return "–"
+    return f"{100 * sum(vals) / len(vals):.1f}"
+
+
+_SIGNAL = (("pesq", "PESQ", 2), ("stoi", "STOI", 3), ("estoi", "ESTOI", 3), ("si_sdr", "SI-SDR (dB)", 1),
+           ("lsd", "LSD (dB)", 2))
+
+
+def _signal_section(resynth_dir: Path) -> list[str]:
+    """Signal-metric summary of stage 7 (``<resynth_dir>/<set>_<front-end>/summary.json``)."""
+    summaries = [json.loads(p.read_text()) for p in sorted(resynth_dir.glob("*/summary.json"))]
+    if not summaries:
+        return []
+    n = summaries[0].get("num_utts")
+    lines = ["## Signal metrics (stage 7)", "",
+             f"Means over the first {n} utterances of each set, against the clean reference at the input's "
+             "level. Each cell: the system's value and, in parentheses, the paired change over the unprocessed "
+             "input (LSD: lower is better). Log-mel front-ends are resynthesised with the vocoder (FGLA), so "
+             "their rows also give `input_resynth` (the degraded features through the same vocoder) and "
+             "`clean_resynth` (the vocoder's ceiling): compare them with those, not with the waveform systems, "
+             "whose noisy phase is kept; SI-SDR of resynthesised audio is meaningless (new phase).", "",
+             "| set | front-end | domain | " + " | ".join(h for _, h, _ in _SIGNAL) + " |",
+             "|---|---|---|" + "---|" * len(_SIGNAL)]
+    for sm in summaries:
+        m, d = sm["metrics"]["enhanced"], sm.get("delta_vs_input", {})
+        cells = []
+        for k, _, nd in _SIGNAL:
+            v, dv = m.get(k, {}).get("mean"), d.get(k, {}).get("mean")
+            cells.append("–" if v is None else (f"{v:.{nd}f}" + (f" ({dv:+.{nd}f})" if dv is not None else "")))
+        lines.append(f"| {sm['set']} | {sm['frontend']} | {sm['domain']} | " + " | ".join(cells) + " |")
+        for ref in ("input_resynth", "clean_resynth"):
+            if ref in sm["metrics"]:
+                r = sm["metrics"][ref]
+                lines.append(f"| {sm['set']} | ↳ {ref} | logmel | " + " | ".join(
+                    "–" if r.get(k, {}).get("mean") is None else f"{r[k]['mean']:.{nd}f}" for k, _, nd in _SIGNAL) + " |")
+    lines += ["", "Audio examples and spectrogram panels (clean / degraded / enhanced): "
+              f"`{resynth_dir}/<set>_<front-end>/wav/`, `spectrogram_<utt>.png`.", ""]
+    return lines
+
+
 def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[str], plots_dir: str | Path | None = None,
                  asr_dir: str | Path | None = None, commands: list[str] | None = None, title: str = "Results",
-                 frontend_order: list[str] | None = None) -> Path:
+                 frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None) -> Path:
     entries = collect(decode_dir)
     if not entries:
         raise RuntimeError(f"no finished decodes under {decode_dir} (run stage 5 first)")
@@ -123,22 +178,51 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     else:
         asr_names = sorted({str(e.info.get("asr_model", "")) for e in entries})
         lines += [f"**Frozen ASR**: {', '.join(asr_names)}", ""]
+    base_of = _variants(fes)
+    main = [f for f in fes if f not in base_of]
+    degraded = [s for s in sets if _condition_of(s, test_sets) != "clean"]
     for metric, name in (("wer", "WER"), ("cer", "CER")):
         lines += [f"## {name} (%) with 95% bootstrap CI", "",
-                  "| set | condition | " + " | ".join(fes) + " |", "|---|---|" + "---|" * len(fes)]
+                  "| set | condition | " + " | ".join(main) + " |", "|---|---|" + "---|" * len(main)]
         for s in sets:
-            cells = [_fmt(by[(s, f)].scores, metric) if (s, f) in by else "–" for f in fes]
+            cells = [_fmt(by[(s, f)].scores, metric) if (s, f) in by else "–" for f in main]
             lines.append(f"| {s} | {_condition_of(s, test_sets)} | " + " | ".join(cells) + " |")
+        lines.append(f"| **mean of degraded** | {len(degraded)} conditions | "
+                     + " | ".join(_mean_cell(by, degraded, f, metric) for f in main) + " |")
+        lines.append("")
+    for base in dict.fromkeys(base_of.values()):
+        cols = [base] + [f for f, b in base_of.items() if b == base]
+        lines += [f"## Ablations of `{base}`: WER (%) with 95% bootstrap CI", "",
+                  "Variants are configs `conf/frontend/<name>.yaml` (trained alike) or inference variants of the "
+                  "trained model (a `checkpoint:` and other inference options).", "",
+                  "| set | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for s in sets:
+            lines.append(f"| {s} | " + " | ".join(_fmt(by[(s, f)].scores, "wer") if (s, f) in by else "–"
+                                                  for f in cols) + " |")
+        lines.append(f"| **mean of degraded** | " + " | ".join(_mean_cell(by, degraded, f, "wer") for f in cols) + " |")
         lines.append("")
     if tests:
+        others = [f for f in fes if f != "identity" and any((s, f) in tests for s in sets)]
         lines += ["## Paired bootstrap against `identity` (WER)", "",
-                  "delta = WER(identity) − WER(front-end) in points (> 0: the front-end helps); "
-                  "p = fraction of 1000 paired utterance resamples in which the front-end is not better.", "",
-                  "| set | front-end | delta (points) | 95% CI | p |", "|---|---|---|---|---|"]
-        for (s, f), t in sorted(tests.items()):
-            lines.append(f"| {s} | {f} | {100 * t['delta']:+.1f} | [{100 * t['ci_delta'][0]:+.1f}, "
-                         f"{100 * t['ci_delta'][1]:+.1f}] | {t['p_value']:.3f} |")
-        lines.append("")
+                  "Each cell: delta = WER(identity) − WER(front-end) in points (> 0: the front-end helps) and p, the "
+                  "fraction of 1000 paired utterance resamples in which the front-end is not better (one-sided; "
+                  "p ≈ 1 means it is worse). The last row is the mean relative WER reduction over the degraded "
+                  "conditions.", "",
+                  "| set | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+        for s in sets:
+            cells = []
+            for f in others:
+                t = tests.get((s, f))
+                cells.append(f"{100 * t['delta']:+.1f} (p {t['p_value']:.3f})" if t else "–")
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        rel = []
+        for f in others:
+            r = [tests[(s, f)]["relative_improvement"] for s in degraded
+                 if (s, f) in tests and tests[(s, f)]["relative_improvement"] is not None]
+            rel.append(f"{100 * sum(r) / len(r):+.1f}%" if r else "–")
+        lines += ["| **mean relative reduction (degraded)** | " + " | ".join(rel) + " |", ""]
+    if resynth_dir is not None:
+        lines += _signal_section(Path(resynth_dir))
     ni = normalizer_info()
     lines += ["## How these numbers were made", "",
               f"- Text normaliser `{ni.get('name', 'specenh')}` v{ni.get('version')}: {ni.get('description')}",
@@ -147,7 +231,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     if commands:
         lines += ["Commands (from the recipe directory):", "", "```bash", *commands, "```", ""]
     if plots_dir:
-        pngs = make_plots(entries, fes, sets, test_sets, Path(plots_dir))
+        pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir))
         if pngs:
             lines += ["Plots: " + ", ".join(f"`{p}`" for p in pngs), ""]
     Path(out_md).write_text("\n".join(lines), encoding="utf-8")

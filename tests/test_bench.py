@@ -1,0 +1,44 @@
+"""Smoke test of the benchmark command (`specenh bench --quick`): every section runs and writes its rows.
+
+No timing assertions: the figures depend on the machine. The checks are on structure and sanity
+(positive throughput, the reference rows present, the JSON readable).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from specenh import bench
+from specenh.cli import main
+
+
+def test_bench_quick_all_sections(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--quick", "--threads", "1", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+               "--recipe-dir", str(tmp_path / "no_recipe"), "--num-utts", "4"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    sections = {r["section"] for r in rows}
+    # stage5 needs a recipe with features and an ASR; without one it is skipped (logged), never faked
+    assert sections == {"features", "frontends", "asr", "train", "vocoder"}
+    assert all(r["xrt"] > 0 and r["wall_s"] > 0 for r in rows)
+    names = {r["name"] for r in rows}
+    assert "NeMo AudioToMelSpectrogramPreprocessor" in names
+    assert any(n.startswith("librosa.griffinlim") for n in names)
+    fe = [r for r in rows if r["section"] == "frontends"]
+    assert {r["batch"] for r in fe} == {1, 8}
+    assert any(r["name"].startswith("stylegan") for r in fe) and any(r["name"].startswith("mask") for r in fe)
+    train = [r for r in rows if r["section"] == "train"]
+    assert train[0]["extra"]["steps_per_s"] > 0
+    # ratios are against the reference named in the row, in the same run
+    ref = [r for r in rows if r["name"] == "NeMo AudioToMelSpectrogramPreprocessor"][0]
+    assert ref["ratio"] == pytest.approx(1.0)
+    assert "| section | item |" in printed and data["machine"]["torch"]
+
+
+def test_bench_rejects_unknown_section():
+    with pytest.raises(ValueError, match="unknown benchmark section"):
+        bench.run(["nope"], quick=True)

@@ -1,0 +1,64 @@
+"""Stage 6 report from decode dirs made by the real merge/score code (hypotheses written by hand)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from specenh.data.kaldi import write_kv
+from specenh.decode import merge_and_score
+from specenh.report.results import _variants, write_report
+
+REFS = {f"u{i:02d}": "the cat sat on the mat" for i in range(20)}
+
+
+def _decode(root: Path, set_name: str, fe: str, n_wrong: int) -> None:
+    """A finished decode of ``set_name`` by ``fe`` with ``n_wrong`` utterances missing one word."""
+    feats = root / "dump" / set_name
+    feats.mkdir(parents=True, exist_ok=True)
+    write_kv(feats / "text", REFS)
+    out = root / "decode" / f"{set_name}_{fe}"
+    (out / ".done").mkdir(parents=True)
+    hyps = {u: ("the cat sat on mat" if i < n_wrong else r) for i, (u, r) in enumerate(REFS.items())}
+    write_kv(out / "hyp.1", hyps)
+    (out / "timing.1.json").write_text(json.dumps({"audio_s": 20.0, "enhance_s": 0.1, "decode_s": 0.2}))
+    (out / ".done" / "decode.1").touch()
+    merge_and_score(feats, out, nj=1, frontend=f"exp/frontend_{fe}/model.pt" if fe != "identity" else fe,
+                    n_boot=200)
+
+
+def test_variants_are_found_by_name():
+    assert _variants(["identity", "stylegan", "stylegan_nocx", "stylegan_psi0.5", "mask"]) == {
+        "stylegan_nocx": "stylegan", "stylegan_psi0.5": "stylegan"}
+    assert _variants(["identity", "mask_causal"]) == {}  # no base listed: a front-end of its own
+
+
+def test_report_tables(tmp_path):
+    wrong = {"identity": (2, 12, 16), "stylegan": (2, 4, 6), "stylegan_nocx": (2, 10, 14), "specsub": (3, 11, 15)}
+    for fe, (clean, n5, n0) in wrong.items():
+        _decode(tmp_path, "test", fe, clean)
+        _decode(tmp_path, "test_noise_5db", fe, n5)
+        _decode(tmp_path, "test_noise_0db", fe, n0)
+    resynth = tmp_path / "resynth" / "test_noise_5db_specsub"
+    resynth.mkdir(parents=True)
+    m = {k: {"mean": v} for k, v in {"pesq": 1.5, "stoi": 0.8, "estoi": 0.6, "si_sdr": 7.0, "lsd": 3.0}.items()}
+    d = {k: {"mean": v} for k, v in {"pesq": 0.2, "stoi": 0.01, "estoi": 0.02, "si_sdr": 1.5, "lsd": -0.5}.items()}
+    (resynth / "summary.json").write_text(json.dumps({"set": "test_noise_5db", "frontend": "specsub", "domain": "wave",
+                                                      "num_utts": 4, "metrics": {"enhanced": m},
+                                                      "delta_vs_input": d}))
+    out = write_report(tmp_path / "decode", tmp_path / "RESULTS.md", test_sets=["test"],
+                       frontend_order=["identity", "stylegan", "stylegan_nocx", "specsub"],
+                       resynth_dir=tmp_path / "resynth")
+    md = out.read_text()
+    main_head = "| set | condition | identity | stylegan | specsub |"
+    assert md.count(main_head) == 2  # WER and CER tables; the ablation is not a main column
+    assert "## Ablations of `stylegan`" in md and "| set | stylegan | stylegan_nocx |" in md
+    # WER of identity on noise_5db: 12 of 20 utterances miss 1 of 6 words = 10.0%; the mean of the two
+    # degraded conditions for identity is (10.0 + 13.3) / 2 = 11.7
+    assert "| test_noise_5db | noise_5db | 10.0 [" in md
+    assert "| **mean of degraded** | 2 conditions | 11.7 | 4.2 | 10.8 |" in md
+    # the paired matrix: stylegan is better on noise_5db (8 fewer errors of 120 words = +6.7 points)
+    row = [ln for ln in md.splitlines() if ln.startswith("| test_noise_5db | +")][0]
+    assert row.split(" | ")[1].startswith("+6.7 (p 0.0")
+    rel = [ln for ln in md.splitlines() if ln.startswith("| **mean relative reduction")][0]
+    assert rel.split(" | ")[1] == "+64.6%"  # mean of 8/12 and 10/16
+    assert "## Signal metrics (stage 7)" in md and "| test_noise_5db | specsub | wave | 1.50 (+0.20) |" in md
