@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import resource
 import time
@@ -273,12 +274,7 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
                  asr_model: str | Path | None = None) -> list[Row]:
     """The whole stage-5 path on a recipe's test set: read features -> enhance -> decode -> score,
     x real time, wall clock from the first read to the score (the ASR and front-end loads excluded)."""
-    from specenh.decode import enhance_and_decode
-    from specenh.features.io import read_utt2num_frames
-    from specenh.frontends.base import resolve
     from specenh.asr.frozen import FrozenASR
-    from specenh.data.kaldi import read_kv
-    from specenh.metrics.wer import score
 
     rd = Path(recipe_dir)
     fdir, cdir = rd / "dump/feats" / f"{test_set}_{condition}", rd / "dump/feats" / test_set
@@ -288,10 +284,26 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
                     fdir / "feats.scp", asr_path)
         return []
     torch.set_num_threads(threads)
-    asr = FrozenASR(str(asr_path), device=device)
+    asr = FrozenASR(str(asr_path.resolve() if asr_path.is_file() else asr_path), device=device)
+    specs = frontends or ["identity"] + [str(p.resolve()) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
+    cwd = os.getcwd()
+    os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)
+    try:
+        return _stage5_rows(asr, specs, fdir.relative_to(rd), cdir.relative_to(rd), threads, device, max_utts)
+    finally:
+        os.chdir(cwd)
+
+
+def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, device: str,
+                 max_utts: int | None) -> list[Row]:
+    from specenh.data.kaldi import read_kv
+    from specenh.decode import enhance_and_decode
+    from specenh.features.io import read_utt2num_frames
+    from specenh.frontends.base import resolve
+    from specenh.metrics.wer import score
+
     utts = sorted(read_utt2num_frames(fdir / "utt2num_frames"))[: max_utts or None]
     refs = read_kv(fdir / "text", allow_empty_value=True)
-    specs = frontends or ["identity"] + [str(p) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
     rows = []
     for spec in specs:
         fe = resolve(spec)

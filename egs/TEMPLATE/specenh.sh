@@ -64,7 +64,7 @@ Options (each also as --opt_name or --opt-name; values in force in brackets):
   --test_conditions "..." [${test_conditions}]
         (each a ${degrade_conf_dir}/<name>.yaml)
   --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
-  --frontends "..."|all [${frontends}]  --frontend_args "k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
+  --frontends "..." (all, ablations: named sets) [${frontends}]  --frontend_args "k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
   --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
 HELP
 }
@@ -82,7 +82,11 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
-[ "${frontends}" = all ] && frontends="identity oracle stylegan mask inpaint bwe resample specsub wiener"
+# "all": the full comparison; "ablations": the reference enhancer's ablations (configs in conf/frontend)
+frontends=$(for f in ${frontends}; do case ${f} in
+  all) echo identity oracle stylegan mask inpaint bwe resample specsub wiener ;;
+  ablations) echo stylegan stylegan_psi0.5 stylegan_psi1.0 stylegan_nocx stylegan_melcx stylegan_unpaired ;;
+  *) echo "${f}" ;; esac; done | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 # DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
 # (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
 ddp_launch=""
