@@ -172,6 +172,19 @@ def _logmel(waves: list[np.ndarray], device: str) -> list[torch.Tensor]:
     return out
 
 
+def _time_over_batches(fn: Callable, inputs: list[tuple[torch.Tensor, torch.Tensor]], device: str,
+                       min_time: float) -> tuple[float, float]:
+    """(seconds per pass of ``fn(x, lengths)`` over all ``inputs``, peak memory MB)."""
+    def one_pass():
+        for x, xl in inputs:
+            fn(x, xl)
+        _sync(device)
+
+    with _Mem(device) as m:
+        sec = timeit(one_pass, min_time)
+    return sec, m.mb
+
+
 def _feat_batches(feats: list[torch.Tensor], batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     from specenh.features.io import pad_batch
 
@@ -211,14 +224,8 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
                     x, xl = pad_batch([w[:, None] for w in wave_t[i : i + b]])
                     inputs.append((x[:, 0, :].to(device), xl.to(device)))
 
-            def run_fe():
-                for x, xl in inputs:
-                    fe.enhance(x, xl)
-                _sync(device)
-
-            with _Mem(device) as m:
-                sec = timeit(run_fe, min_time)
-            rows.append(Row("frontends", label, audio_s / sec, threads, device, b, audio_s, sec, m.mb,
+            sec, mb = _time_over_batches(fe.enhance, inputs, device, min_time)
+            rows.append(Row("frontends", label, audio_s / sec, threads, device, b, audio_s, sec, mb,
                             extra={"params": n_params, "domain": fe.domain}))
             log.info("front-end %s batch %d: %.0fx real time", label, b, audio_s / sec)
     return rows
@@ -259,14 +266,8 @@ def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, mi
     audio_s = sum(len(w) for w in waves) / 16000
     inputs = _feat_batches(_logmel(waves, device), 32)
 
-    def run_asr():
-        for x, xl in inputs:
-            asr.decode(x, xl)
-        _sync(device)
-
-    with _Mem(device) as m:
-        sec = timeit(run_asr, min_time)
-    return [Row("asr", label, audio_s / sec, threads, device, 32, audio_s, sec, m.mb)]
+    sec, mb = _time_over_batches(asr.decode, inputs, device, min_time)
+    return [Row("asr", label, audio_s / sec, threads, device, 32, audio_s, sec, mb)]
 
 
 def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: list[str] | None = None,

@@ -28,49 +28,65 @@ from specenh.utils.io import split_for_job
 log = logging.getLogger(__name__)
 
 
+class BatchEnhancer:
+    """Enhanced log-mel features for batches of utterances of one feature dir, whatever the front-end's
+    domain: log-mel front-ends read ``feats.scp`` (plus the clean features for ``oracle`` and the saved
+    hole masks for oracle-mask inpainting); waveform front-ends read ``wav.scp`` and their output goes
+    through the ASR's feature extractor. ``__call__(utts) -> (feats [B, D, T], lengths [B])``."""
+
+    def __init__(self, feats_dir: str | Path, frontend: FrontEnd, feat_config, *,
+                 clean_feats_dir: str | Path | None = None, device: str = "cpu"):
+        self.feats_dir = Path(feats_dir)
+        self.fe = frontend.to(device).eval()
+        self.device = device
+        self.n2f = read_utt2num_frames(self.feats_dir / "utt2num_frames")
+        self.feats = read_feats_scp(self.feats_dir / "feats.scp") if frontend.domain == "logmel" else None
+        self.wav_scp = read_kv(self.feats_dir / "wav.scp") if frontend.domain == "wave" else None
+        if frontend.needs_clean and clean_feats_dir is None:
+            raise ValueError(f"front-end {frontend.name!r} needs the clean features (--clean-feats-dir)")
+        self.clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if frontend.needs_clean else None
+        self.extractor = LogMelExtractor(feat_config).to(device) if frontend.domain == "wave" else None
+        self.sr = feat_config.sample_rate
+
+    def __call__(self, batch: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        fe, device = self.fe, self.device
+        if fe.domain == "logmel":
+            x, lens = pad_batch([load_feat(self.feats, u) for u in batch])
+            kw = {}
+            if self.clean is not None:
+                kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(self.clean, u) for u in batch])
+                kw["clean"] = kw["clean"].to(device)
+            if getattr(fe, "needs_mask", False):  # oracle-mask inpainting: the saved hole masks
+                from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
+
+                kw["mask"] = pad_mel_masks(load_mel_masks(self.feats_dir, batch, self.n2f), x.shape[-1]).to(device)
+            return fe.enhance(x.to(device), lens.to(device), **kw)
+        waves = [torch.from_numpy(load_audio(self.wav_scp[u], self.sr, utt=u)[0]) for u in batch]
+        w, wl = pad_batch([v[:, None] for v in waves])
+        ew, ewl = fe.enhance(w[:, 0, :].to(device), wl.to(device))
+        with torch.inference_mode():
+            return self.extractor(ew, ewl)
+
+
 def enhance_and_decode(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
                        batch_size: int = 32, clean_feats_dir: str | Path | None = None,
                        device: str = "cpu") -> tuple[dict[str, str], dict[str, float]]:
     """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}."""
-    feats_dir = Path(feats_dir)
-    n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
-    frontend = frontend.to(device).eval()
-    feats = read_feats_scp(feats_dir / "feats.scp") if frontend.domain == "logmel" else None
-    wav_scp = read_kv(feats_dir / "wav.scp") if frontend.domain == "wave" else None
-    clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if frontend.needs_clean else None
-    if frontend.needs_clean and clean_feats_dir is None:
-        raise ValueError(f"front-end {frontend.name!r} needs the clean features (--clean-feats-dir)")
-    extractor = LogMelExtractor(asr.feat_config).to(device) if frontend.domain == "wave" else None
-    sr = asr.feat_config.sample_rate
+    enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
+    n2f = enh.n2f
     hyps: dict[str, str] = {}
     t_enh = t_dec = 0.0
     for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
                       disable=None, leave=False):
         t0 = time.perf_counter()
-        if frontend.domain == "logmel":
-            x, lens = pad_batch([load_feat(feats, u) for u in batch])
-            kw = {}
-            if clean is not None:
-                kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(clean, u) for u in batch])
-                kw["clean"] = kw["clean"].to(device)
-            if getattr(frontend, "needs_mask", False):  # oracle-mask inpainting: the saved hole masks
-                from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
-
-                kw["mask"] = pad_mel_masks(load_mel_masks(feats_dir, batch, n2f), x.shape[-1]).to(device)
-            y, ylens = frontend.enhance(x.to(device), lens.to(device), **kw)
-        else:
-            waves = [torch.from_numpy(load_audio(wav_scp[u], sr, utt=u)[0]) for u in batch]
-            w, wl = pad_batch([v[:, None] for v in waves])
-            ew, ewl = frontend.enhance(w[:, 0, :].to(device), wl.to(device))
-            with torch.inference_mode():
-                y, ylens = extractor(ew, ewl)
+        y, ylens = enh(batch)
         t1 = time.perf_counter()
         texts = asr.decode(y, ylens)
         t_dec += time.perf_counter() - t1
         t_enh += t1 - t0
         for u, t in zip(batch, texts):
             hyps[u] = t
-    audio_s = sum(n2f[u] for u in utts) * asr.feat_config.hop_length / sr
+    audio_s = sum(n2f[u] for u in utts) * asr.feat_config.hop_length / asr.feat_config.sample_rate
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
 
 

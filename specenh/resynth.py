@@ -277,4 +277,37 @@ def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str |
     return summary
 
 
-__all__ = ["resynthesize", "write_metrics_csv", "read_metrics_csv", "paired_delta", "spectrogram_panel", "CSV_COLUMNS"]
+def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: str | Path, *,
+                    labels: Sequence[str] | None = None, clean_feats_dir: str | Path | None = None,
+                    utt: str | None = None, device: str = "cpu") -> Path:
+    """One spectrogram panel per condition: clean / degraded / the output of each front-end, for one
+    utterance (default: the first sorted id) of ``feats_dir``. Front-ends are specs as in stage 5
+    (names, checkpoints, inference-variant YAMLs); waveform front-ends are shown through the ASR's
+    feature extractor."""
+    from specenh.decode import BatchEnhancer
+
+    feats_dir = Path(feats_dir)
+    labels = list(labels) if labels else [str(f) for f in frontends]
+    if len(labels) != len(frontends):
+        raise ValueError(f"{len(frontends)} front-ends but {len(labels)} labels")
+    cfg = _feature_config(feats_dir)
+    n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
+    utt = utt or sorted(n2f)[0]
+    if utt not in n2f:
+        raise ValueError(f"{feats_dir}: no utterance {utt!r}")
+    rows: list[tuple[str, np.ndarray]] = []
+    if clean_feats_dir is not None:
+        rows.append(("clean (reference)", load_feat(read_feats_scp(Path(clean_feats_dir) / "feats.scp"), utt).T))
+    rows.append(("degraded (input)", load_feat(read_feats_scp(feats_dir / "feats.scp"), utt).T))
+    for spec, label in zip(frontends, labels):
+        fe = resolve(spec)
+        if fe.name == "identity":
+            continue
+        y, yl = BatchEnhancer(feats_dir, fe, cfg, clean_feats_dir=clean_feats_dir, device=device)([utt])
+        rows.append((f"{label} ({fe.domain})", y[0, :, : int(yl[0])].cpu().numpy()))
+    spectrogram_panel(rows, out_png, title=f"{feats_dir.name} / {utt}")
+    log.info("wrote %s (%d rows)", out_png, len(rows))
+    return Path(out_png)
+
+
+__all__ = ["resynthesize", "condition_panel", "write_metrics_csv", "read_metrics_csv", "paired_delta", "spectrogram_panel", "CSV_COLUMNS"]

@@ -15,7 +15,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _panel(args: argparse.Namespace) -> int:
+    from specenh.resynth import condition_panel
+
+    condition_panel(args.feats_dir, args.frontends, args.out, labels=args.labels,
+                    clean_feats_dir=args.clean_feats_dir, utt=args.utt, device=args.device)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser("panel", help="spectrogram panel of one utterance: clean / degraded / each front-end")
+    q.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a degraded set")
+    q.add_argument("--clean-feats-dir", default=None, help="clean features of the same utterances")
+    q.add_argument("--frontends", nargs="+", required=True, help="names, checkpoints or inference-variant YAMLs")
+    q.add_argument("--labels", nargs="+", default=None, help="row labels (default: the specs)")
+    q.add_argument("--utt", default=None, help="utterance id (default: the first)")
+    q.add_argument("--out", required=True, help="PNG path")
+    q.add_argument("--device", default="cpu")
+    q.set_defaults(func=_panel)
+
     p = sub.add_parser("resynth", help="resynthesise enhanced features to audio and compute signal metrics (stage 7)")
     p.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a (degraded) set")
     p.add_argument("--frontend", required=True, help="registered name (identity, specsub, ...) or checkpoint path")

@@ -111,3 +111,13 @@ def test_wrong_feature_dim_and_bad_model(tiny_nemo, tmp_path):
         FrozenASR(bad)
     with pytest.raises(ASRLoadError, match="not found"):
         FrozenASR(tmp_path / "missing.nemo")
+
+
+def test_decode_job_pairs_dirs():
+    """Several sets in one decode job: feature and output dirs must pair up (checked before any load)."""
+    from specenh.decode import decode_job
+
+    with pytest.raises(ValueError, match="2 feature dirs but 1 output dirs"):
+        decode_job(["a", "b"], "identity", "x.nemo", ["oa"])
+    with pytest.raises(ValueError, match="clean feature dirs"):
+        decode_job(["a", "b", "c"], "identity", "x.nemo", ["oa", "ob", "oc"], clean_feats_dir=["c1", "c2"])

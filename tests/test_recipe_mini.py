@@ -18,7 +18,7 @@ TINY_ASR = ("train.max_epochs=2 train.num_val_utts=4 train.num_threads=1 model.e
             "model.decoder.feat_in=32 tokenizer.vocab_size=40")
 TINY = ["--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
         "--train_conditions", "noise_5db", "--test_conditions", "noise_0db bandlimit_2k",
-        "--asr_args", TINY_ASR, "--frontends", "identity oracle"]
+        "--asr_args", TINY_ASR, "--frontends", "identity oracle specsub", "--resynth_max_utts", "2"]
 
 
 def make_recipe_copy(root: Path, recipe: str = "mini") -> Path:
@@ -42,7 +42,7 @@ def run_recipe(d: Path, *args: str, timeout: int = 600) -> subprocess.CompletedP
 def test_mini_end_to_end(tmp_path, monkeypatch):
     d = make_recipe_copy(tmp_path)
     monkeypatch.chdir(d)  # scp files hold paths relative to the recipe dir (Kaldi convention)
-    r = run_recipe(d, "--stage", "1", "--stop-stage", "6", *TINY)
+    r = run_recipe(d, "--stage", "1", "--stop-stage", "7", *TINY)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for s in ("train", "dev", "test", "train_noise_5db", "dev_noise_5db", "test_noise_0db", "test_bandlimit_2k"):
         feats = d / "dump" / "feats" / s
@@ -72,6 +72,9 @@ def test_mini_end_to_end(tmp_path, monkeypatch):
     res = (d / "RESULTS.md").read_text()
     assert "| test_noise_0db | noise_0db |" in res and "Paired bootstrap" in res
     assert (d / "exp" / "report" / "wer_per_condition.png").stat().st_size > 1000
+    assert "| test_noise_0db | noise_0db |" in res and "| test_noise_0db | specsub | wave |" in res  # stage 7 table
+    assert (d / "exp" / "resynth" / "panel_test_noise_0db.png").stat().st_size > 1000
+    assert len(list((d / "exp" / "resynth" / "test_bandlimit_2k_specsub" / "wav").glob("*.wav"))) == 6
     r2 = run_recipe(d, "--stage", "1", "--stop-stage", "5", *TINY)
     assert r2.returncode == 0
     assert " run  " not in r2.stderr and "skip stage3.feats.test.jobs" in r2.stderr

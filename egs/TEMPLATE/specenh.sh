@@ -257,6 +257,14 @@ if stage_on 7; then
       done
     done
   done
+  for s in ${test_sets}; do
+    for c in ${test_conditions}; do
+      specs=(); for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); done
+      step "stage7.panel.${s}_${c}.$(echo "${frontends}" | md5sum | cut -c1-8)" specenh panel --feats-dir "${dumpdir}/feats/${s}_${c}" \
+        --clean-feats-dir "${dumpdir}/feats/${s}" --frontends "${specs[@]}" --labels ${frontends} \
+        --out "${expdir}/resynth/panel_${s}_${c}.png" --device "${device}"
+    done
+  done
   write_report  # again, now with the signal-metric table
 fi
 

@@ -126,7 +126,12 @@ _SIGNAL = (("pesq", "PESQ", 2), ("stoi", "STOI", 3), ("estoi", "ESTOI", 3), ("si
 
 def _signal_section(resynth_dir: Path) -> list[str]:
     """Signal-metric summary of stage 7 (``<resynth_dir>/<set>_<front-end>/summary.json``)."""
-    summaries = [json.loads(p.read_text()) for p in sorted(resynth_dir.glob("*/summary.json"))]
+    summaries = []
+    for p in sorted(resynth_dir.glob("*/summary.json")):
+        sm = json.loads(p.read_text())
+        name = p.parent.name  # stage 7 names its dirs <set>_<front-end>; the spec may be a path
+        sm["frontend"] = name[len(sm["set"]) + 1:] if name.startswith(sm["set"] + "_") else sm["frontend"]
+        summaries.append(sm)
     if not summaries:
         return []
     n = summaries[0].get("num_utts")
@@ -151,8 +156,10 @@ def _signal_section(resynth_dir: Path) -> list[str]:
                 r = sm["metrics"][ref]
                 lines.append(f"| {sm['set']} | ↳ {ref} | logmel | " + " | ".join(
                     "–" if r.get(k, {}).get("mean") is None else f"{r[k]['mean']:.{nd}f}" for k, _, nd in _SIGNAL) + " |")
-    lines += ["", "Audio examples and spectrogram panels (clean / degraded / enhanced): "
-              f"`{resynth_dir}/<set>_<front-end>/wav/`, `spectrogram_<utt>.png`.", ""]
+    panels = sorted(resynth_dir.glob("panel_*.png"))
+    lines += ["", "Audio examples (clean / degraded / enhanced wavs): `" + f"{resynth_dir}/<set>_<front-end>/wav/`. "
+              "Spectrogram panels, one per condition (clean / degraded / each front-end): "
+              + (", ".join(f"`{p}`" for p in panels) if panels else "none yet") + ".", ""]
     return lines
 
 
