@@ -105,8 +105,9 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         cleans = cleans * len(feats_dirs)
     if len(cleans) != len(feats_dirs):
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
+    stamp = decode_fingerprint(asr_model, frontend, frontend_opts)
     todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
-            if overwrite or not (Path(o) / ".done" / f"decode.{job}").exists()]
+            if overwrite or not _is_done(Path(o) / ".done" / f"decode.{job}", stamp)]
     if not todo:
         log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
         return
@@ -122,10 +123,35 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
         done = odir / ".done" / f"decode.{job}"
         done.parent.mkdir(parents=True, exist_ok=True)
-        done.touch()
+        done.write_text(stamp)
         log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
                  len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
                  timing["audio_s"] / max(timing["decode_s"], 1e-9))
+
+
+def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None) -> str:
+    """What a decode depends on besides its features: the ASR and front-end specs and, for files, their
+    size and modification time. A job whose done marker holds another fingerprint (a retrained ASR or
+    front-end) is decoded again instead of being skipped."""
+    def ident(spec: str) -> str:
+        p = Path(str(spec))
+        if p.is_file():
+            st = p.stat()
+            return f"{spec}:{st.st_size}:{st.st_mtime_ns}"
+        return str(spec)
+
+    return json.dumps({"asr": ident(asr_model), "frontend": ident(frontend), "opts": list(frontend_opts or [])},
+                      sort_keys=True)
+
+
+def _is_done(marker: Path, stamp: str) -> bool:
+    if not marker.exists():
+        return False
+    old = marker.read_text()
+    if old != stamp:
+        log.info("%s: decoded with another ASR or front-end (%s); decoding again", marker.parent.parent, old or "?")
+        return False
+    return True
 
 
 def _as_list(x) -> list:

@@ -121,3 +121,22 @@ def test_decode_job_pairs_dirs():
         decode_job(["a", "b"], "identity", "x.nemo", ["oa"])
     with pytest.raises(ValueError, match="clean feature dirs"):
         decode_job(["a", "b", "c"], "identity", "x.nemo", ["oa", "ob", "oc"], clean_feats_dir=["c1", "c2"])
+
+
+def test_decode_fingerprint_changes_with_model(tmp_path):
+    """A retrained ASR (same path, new file) must invalidate finished decodes, not be skipped silently."""
+    import os
+
+    from specenh.decode import _is_done, decode_fingerprint
+
+    m = tmp_path / "model.nemo"
+    m.write_bytes(b"a")
+    stamp = decode_fingerprint(str(m), "identity")
+    marker = tmp_path / "decode.1"
+    marker.write_text(stamp)
+    assert _is_done(marker, decode_fingerprint(str(m), "identity"))
+    assert not _is_done(marker, decode_fingerprint(str(m), "identity", ["psi=0.5"]))
+    m.write_bytes(b"bb")
+    os.utime(m, ns=(1, 1))
+    assert not _is_done(marker, decode_fingerprint(str(m), "identity"))
+    assert not _is_done(tmp_path / "missing", stamp)
