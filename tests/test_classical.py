@@ -136,6 +136,31 @@ def test_resample_bandlimits_and_adds_nothing():
     assert torch.equal(same, x)  # cut-off at Nyquist: nothing to do
 
 
+def test_resample_estimates_the_band_edge():
+    """Default resample finds each utterance's own cut-off: band-limited input keeps its band, full-band
+    input passes (nearly) unchanged, and a batch mixing the two equals each utterance alone."""
+    import soxr
+
+    from specenh.frontends.classical import estimate_cutoff_hz
+
+    def bandlimit(x, fc):  # as the bandlimit degradation does it: down and up with soxr
+        return soxr.resample(soxr.resample(x, SR, 2 * fc, quality="VHQ"), 2 * fc, SR, quality="VHQ")[:SR]
+
+    rng = np.random.default_rng(0)
+    full = 0.1 * rng.standard_normal(SR).astype(np.float64)
+    for fc in (1000, 2000, 4000):
+        assert abs(estimate_cutoff_hz(bandlimit(full, fc), SR) - fc) <= 250, fc
+    assert estimate_cutoff_hz(full, SR) == SR / 2
+    lim2k = bandlimit(full, 2000).astype(np.float32)
+    fe = build("resample")
+    x = torch.from_numpy(np.stack([full.astype(np.float32), lim2k]))
+    y, yl = fe.enhance(x, torch.tensor([SR, SR]))
+    assert torch.equal(y[0], x[0])  # full band: untouched
+    assert snr_db(lim2k[800:-800].astype(np.float64), y[1].numpy()[800:-800].astype(np.float64)) > 20  # poly filter transition band
+    alone, _ = fe.enhance(x[1:], torch.tensor([SR]))
+    torch.testing.assert_close(alone[0], y[1])
+
+
 def test_registry_save_load_and_config_errors(tmp_path):
     for name in ("specsub", "wiener", "resample"):
         assert resolve(name).name == name

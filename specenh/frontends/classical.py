@@ -259,55 +259,77 @@ class WienerFilter(_StftEnhancer):
         return torch.from_numpy(out).permute(1, 2, 0).to(power.device, power.dtype)
 
 
+def estimate_cutoff_hz(x: np.ndarray, sample_rate: int, drop_db: float = 50.0, step_hz: float = 250.0) -> float:
+    """Upper band edge of a signal [N]: the highest frequency whose long-term power (Welch, 512-point
+    segments) lies within ``drop_db`` of the spectrum's peak, rounded up to a multiple of ``step_hz``;
+    the Nyquist frequency for a full-band signal."""
+    from scipy.signal import welch
+
+    nyq = sample_rate / 2
+    if x.size < 512 or not np.any(x):
+        return nyq
+    f, pxx = welch(x, fs=sample_rate, nperseg=512)
+    db = 10 * np.log10(pxx + 1e-30)
+    above = np.nonzero(db > db.max() - drop_db)[0]
+    fc = float(f[above[-1]]) if above.size else nyq
+    return min(nyq, step_hz * math.ceil(fc / step_hz))
+
+
 @register("resample")
 class Resample(FrontEnd):
     """Down to ``2 * cutoff`` Hz and back up (anti-aliased / anti-imaged). Adds no information: the
-    honest reference row for ``bwe``. ``method``: "poly" (scipy ``resample_poly``, batched) or "soxr"
-    (very high quality, one utterance at a time)."""
+    honest reference row for ``bwe``. ``cutoff``: Hz, or None (default) for the input's own band edge,
+    estimated per utterance (:func:`estimate_cutoff_hz`): band-limited input then passes through the
+    same down/up chain as ``bwe``'s input would, full-band input is left alone. ``method``: "poly" (scipy
+    ``resample_poly``) or "soxr" (very high quality)."""
 
     domain = "wave"
     trainable = False
 
-    def __init__(self, cutoff: float = 4000.0, sample_rate: int = 16000, method: str = "poly"):
-        super().__init__(cutoff=cutoff, sample_rate=sample_rate, method=method)
+    def __init__(self, cutoff: float | None = None, sample_rate: int = 16000, method: str = "poly",
+                 drop_db: float = 50.0):
+        super().__init__(cutoff=cutoff, sample_rate=sample_rate, method=method, drop_db=drop_db)
         if method not in ("poly", "soxr"):
             raise ValueError(f"unknown resample method {method!r}: poly | soxr")
-        if cutoff <= 0:
-            raise ValueError(f"cutoff must be > 0 Hz, got {cutoff}")
-        self.sr, self.cutoff, self.method = int(sample_rate), float(cutoff), method
-        self.low_sr = Fraction(2 * self.cutoff).limit_denominator(1000)
+        if cutoff is not None and cutoff <= 0:
+            raise ValueError(f"cutoff must be > 0 Hz or None (estimated), got {cutoff}")
+        self.sr, self.method, self.drop_db = int(sample_rate), method, float(drop_db)
+        self.cutoff = None if cutoff is None else float(cutoff)
+
+    def _one(self, row: np.ndarray, cutoff: float) -> np.ndarray:
+        """Resample one utterance [N] down to 2 * cutoff and back; same length."""
+        low_sr = Fraction(2 * cutoff).limit_denominator(1000)
+        n = row.shape[0]
+        if low_sr >= self.sr or n == 0:
+            return row
+        ratio = low_sr / self.sr
+        if self.method == "poly":
+            from scipy.signal import resample_poly
+
+            # zeros after the signal keep the whole filter tail of its last samples
+            # (the default filter spans 10 * max(up, down))
+            pad = 32 * max(ratio.numerator, ratio.denominator)
+            low = resample_poly(np.pad(row, (0, pad)), ratio.numerator, ratio.denominator)
+            y = resample_poly(low, ratio.denominator, ratio.numerator)
+        else:
+            import soxr
+
+            y = soxr.resample(soxr.resample(row, self.sr, float(low_sr), quality="VHQ"), float(low_sr), self.sr,
+                              quality="VHQ")
+        return y[:n] if y.shape[0] >= n else np.pad(y, (0, n - y.shape[0]))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 2:
             raise ValueError(f"resample: waveform batch must be [B, N], got {tuple(x.shape)}")
-        if self.low_sr >= self.sr:
-            return x, lengths
-        n = x.shape[1]
-        valid = torch.arange(n, device=x.device)[None, :] < lengths.to(x.device)[:, None]
-        xn = (x * valid).detach().cpu().double().numpy()
-        ratio = self.low_sr / self.sr  # down = 1 / ratio
-        if self.method == "poly":
-            from scipy.signal import resample_poly
-
-            # zeros after the longest utterance so that every utterance, alone or in a batch, keeps
-            # the whole filter tail of its last samples (the default filter spans 10 * max(up, down))
-            pad = 32 * max(ratio.numerator, ratio.denominator)
-            xn = np.pad(xn, ((0, 0), (0, pad)))
-            low = resample_poly(xn, ratio.numerator, ratio.denominator, axis=-1)
-            y = resample_poly(low, ratio.denominator, ratio.numerator, axis=-1)
-        else:
-            import soxr
-
-            y = np.zeros_like(xn)
-            for i, row in enumerate(xn):
-                li = int(lengths[i])
-                low = soxr.resample(row[:li], self.sr, float(self.low_sr), quality="VHQ")
-                up = soxr.resample(low, float(self.low_sr), self.sr, quality="VHQ")
-                y[i, : min(li, len(up))] = up[:li]
-        y = y[:, :n] if y.shape[1] >= n else np.pad(y, ((0, 0), (0, n - y.shape[1])))
-        out = torch.from_numpy(np.ascontiguousarray(y)).to(x.device, x.dtype) * valid
-        return out, lengths
+        xn = x.detach().cpu().double().numpy()
+        y = np.zeros_like(xn)
+        for i in range(xn.shape[0]):  # one utterance at a time: cut-offs (and so ratios) differ
+            li = int(lengths[i])
+            row = xn[i, :li]
+            fc = self.cutoff if self.cutoff is not None else estimate_cutoff_hz(row, self.sr, self.drop_db)
+            y[i, :li] = self._one(row, fc)
+        return torch.from_numpy(y).to(x.device, x.dtype), lengths
 
 
-__all__ = ["SpectralSubtraction", "WienerFilter", "Resample", "noise_psd", "recursive_smooth", "sliding_min",
+__all__ = ["SpectralSubtraction", "WienerFilter", "Resample", "estimate_cutoff_hz", "noise_psd", "recursive_smooth", "sliding_min",
            "lsa_factor", "stft_config"]
