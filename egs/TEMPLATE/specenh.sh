@@ -112,6 +112,21 @@ step() {
   mkdir -p "$(dirname "${marker}")"; date '+%F %T' > "${marker}"
 }
 
+# bg_step: a step run in the background, at most ${nj} at a time (independent single-process steps);
+# bg_wait: wait for all of them; a failed one stops the recipe
+bg_pids=()
+bg_step() {
+  while [ "$(jobs -rp | wc -l)" -ge "${nj}" ]; do sleep 1; done
+  step "$@" &
+  bg_pids+=($!)
+}
+bg_wait() {
+  local p rc=0
+  for p in "${bg_pids[@]}"; do wait "${p}" || rc=1; done
+  bg_pids=()
+  [ "${rc}" -eq 0 ] || { log "a background step failed (see its log)"; exit 1; }
+}
+
 # begin_stage N TITLE: log the stage and save the exact command that reruns only this stage
 begin_stage() {
   log "Stage $1: $2"
@@ -250,13 +265,14 @@ if stage_on 7; then
     for c in ${test_conditions}; do
       for f in ${frontends}; do
         fe=$(frontend_spec "${f}")
-        step "stage7.${s}_${c}_${f}" ${cmd} "${expdir}/resynth/${s}_${c}_${f}/resynth.log" \
+        bg_step "stage7.${s}_${c}_${f}" ${cmd} "${expdir}/resynth/${s}_${c}_${f}/resynth.log" \
           specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
             --frontend "${fe}" --out-dir "${expdir}/resynth/${s}_${c}_${f}" --max-utts "${resynth_max_utts}" \
             --device "${device}" ${resynth_opts}
       done
     done
   done
+  bg_wait
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
       specs=(); for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); done

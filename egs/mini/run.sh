@@ -14,5 +14,5 @@ test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise
   --test_conditions "${test_conditions}" \
   --asr_model train --asr_config conf/asr/conformer_ctc_mini.yaml \
   --frontends "identity oracle stylegan" \
-  --resynth_max_utts 20 \
+  --resynth_max_utts 10 \
   "$@"
