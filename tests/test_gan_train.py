@@ -125,6 +125,31 @@ def test_train_unpaired_mel_cx(feats_root, tmp_path):
     _check_model(out, feats_root)
 
 
+def test_select_best_generator_by_validation(feats_root, tmp_path):
+    """train.select_by: model.pt is the generator at its best validation value, which survives a resume."""
+    cfg = _cfg(max_steps=6, val_every_steps=2, select_by="val/l1_enhanced")
+    cfg["loss"].update(cx_source="mel", fm_weight=0.0, cx_patch_frames=3)
+    cfg["train"]["lr_g"] = 5e-2  # large steps: validation values differ from one check to the next
+    exp = tmp_path / "exp"
+    out = train_frontend("stylegan", cfg, _data(feats_root, None), exp)
+    info = json.loads((exp / "train_info.json").read_text())
+    sel = info["selected"]
+    assert sel["by"] == "val/l1_enhanced" and sel["step"] in (2, 4, 6)
+    import csv
+
+    rows = list(csv.DictReader(open(next((exp / "logs").rglob("metrics.csv")))))
+    vals = [float(r["val/l1_enhanced"]) for r in rows if r.get("val/l1_enhanced")]
+    assert len(vals) == 3 and sel["value"] == pytest.approx(min(vals), rel=1e-4)
+    ck = torch.load(exp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    best = ck["specenh_best"]["state"]
+    saved = load(out).state_dict()
+    assert all(torch.equal(saved[k], best[k]) for k in best)  # model.pt holds the selected weights
+    bad = _cfg(max_steps=2, val_every_steps=2, select_by="val/nope")
+    bad["loss"].update(cx_source="mel", fm_weight=0.0, cx_patch_frames=3)
+    with pytest.raises(KeyError, match="val/nope"):
+        train_frontend("stylegan", bad, _data(feats_root, None), tmp_path / "bad")
+
+
 def test_asr_loss_without_asr_is_an_error(feats_root, tmp_path):
     with pytest.raises(ValueError, match="asr"):
         train_frontend("stylegan", _cfg(), _data(feats_root, None), tmp_path / "exp")

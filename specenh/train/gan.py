@@ -90,6 +90,8 @@ DEFAULTS: dict[str, Any] = {
         "log_every_steps": 10,
         "image_every_steps": 200,    # spectrogram images (TensorBoard) in training and at validation
         "progress_bar": True,
+        "select_by": None,           # a validation metric (lower is better, e.g. val/l1_enhanced): model.pt is
+                                     # the generator at its best validation, not the last one (None: last)
     },
 }
 
@@ -142,6 +144,10 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             self.paired = not bool(self.tc["unpaired"])
             self._train_ds = None
             self._train_sampler = None
+            self.best: tuple[float, int] | None = None  # (validation value, step) of the selected generator
+            self._val_sum: dict[str, float] = {}
+            self._val_n = 0
+            self.enhancer_best: dict | None = None
 
         # -------------------------------------------------------------- data
         def train_dataloader(self):
@@ -320,8 +326,35 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                 logs["val/cx_input"] = self.cx(self.features(x_n, xl, src), tgt, None)
             self.log_dict({k: v.float() for k, v in logs.items()}, batch_size=b, sync_dist=True,
                           prog_bar=False)
+            for k, v in logs.items():
+                self._val_sum[k] = self._val_sum.get(k, 0.0) + float(v) * b
+            self._val_n += b
             if batch_idx == 0:
                 self.log_images("val", x_n[0, 0, :, : xl[0]], out_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+
+        def on_validation_epoch_start(self):
+            self._val_sum, self._val_n = {}, 0
+
+        def on_validation_epoch_end(self):
+            key = self.tc["select_by"]
+            if not key or self.trainer.sanity_checking:
+                return
+            if not self._val_sum:
+                return
+            if key not in self._val_sum:
+                raise KeyError(f"train.select_by={key!r} is not a validation metric; logged: {sorted(self._val_sum)}")
+            val = self._val_sum[key] / self._val_n  # mean over this validation's utterances (this rank)
+            if self.trainer.is_global_zero and (self.best is None or val < self.best[0]):
+                self.best = (val, self.step)
+                self.enhancer_best = {k: v.detach().cpu().clone() for k, v in self.enhancer.state_dict().items()}
+                log.info("step %d: %s %.4f (best so far)", self.step, key, val)
+
+        def on_save_checkpoint(self, checkpoint):
+            checkpoint["specenh_best"] = {"best": self.best, "state": self.enhancer_best}
+
+        def on_load_checkpoint(self, checkpoint):
+            saved = checkpoint.get("specenh_best") or {}
+            self.best, self.enhancer_best = saved.get("best"), saved.get("state")
 
         def log_images(self, tag: str, inp, enh, clean) -> None:
             if not self.trainer.is_global_zero:
@@ -442,11 +475,17 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
     trainer.save_checkpoint(str(resume))
     out = exp_dir / "model.pt"
     if trainer.is_global_zero:
+        if tc["select_by"] and module.enhancer_best is not None:
+            log.info("model.pt: the generator at step %d (%s %.4f), not the last one (step %d)",
+                     module.best[1], tc["select_by"], module.best[0], trainer.global_step // 2)
+            module.enhancer.load_state_dict(module.enhancer_best)
         module.enhancer.cpu().save(out)
         steps = trainer.global_step // 2
         info = {"generator_params": n_g, "discriminator_params": n_d, "steps": steps, "epochs": trainer.current_epoch,
                 "train_seconds_this_run": round(elapsed, 1), "unpaired": bool(tc["unpaired"]),
                 "cx_source": cfg["loss"]["cx_source"], "precision": precision,
+                "selected": ({"by": tc["select_by"], "value": module.best[0], "step": module.best[1]}
+                             if tc["select_by"] and module.best else "last"),
                 "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}}
         (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
         log.info("saved %s after %d steps", out, steps)
