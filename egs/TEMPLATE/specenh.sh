@@ -218,17 +218,20 @@ fi
 
 if stage_on 4; then
   begin_stage 4 "front-end training"
+  train_step=step; [ "${ngpu}" -eq 0 ] && train_step=bg_step
   asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
   for f in ${frontends}; do
     fconf_f=${frontend_conf_dir}/${f}.yaml
     [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
     if grep -q '^checkpoint:' "${fconf_f}"; then log "  ${f}: inference variant (${fconf_f}); nothing to train"; continue; fi
-    step "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
+    # on CPU, nj trainings side by side (each config sets its own threads); on GPUs one at a time
+    ${train_step} "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
         --seed "${seed}" ${ow_flag} ${gpu_args} ${frontend_args}
   done
+  bg_wait
 fi
 
 if stage_on 5; then
