@@ -61,4 +61,7 @@ def test_report_tables(tmp_path):
     assert row.split(" | ")[1].startswith("+6.7 (p 0.0")
     rel = [ln for ln in md.splitlines() if ln.startswith("| **mean relative reduction")][0]
     assert rel.split(" | ")[1] == "+64.6%"  # mean of 8/12 and 10/16
+    assert "- noise_5db: **stylegan** helps: 10.0 -> 3.3% WER (p 0.0" in md
+    assert "- clean: nothing beats the unprocessed input (1.7%; best front-end stylegan, 1.7%)" in md
+    assert "- `specsub`: significantly better than identity on 0 of 2 degraded conditions; significantly worse on" in md
     assert "## Signal metrics (stage 7)" in md and "| test_noise_5db | specsub | wave | 1.50 (+0.20) |" in md

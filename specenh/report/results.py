@@ -120,6 +120,41 @@ def _mean_cell(by: dict, sets: list[str], fe: str, metric: str) -> str:
     return f"{100 * sum(vals) / len(vals):.1f}"
 
 
+def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], degraded: list[str],
+                     test_sets: list[str]) -> list[str]:
+    """Who wins where, written from the numbers (so it is true of whatever run made them): per condition
+    the front-end with the lowest WER (oracle excluded) and whether it beats identity significantly
+    (paired bootstrap p < 0.05); per front-end the conditions where it helps or hurts significantly."""
+    cands = [f for f in fes if f not in ("identity", "oracle")]
+    if not cands:
+        return []
+    lines = ["## Who wins where", "",
+             "Written by the report from the tables above (significant: paired bootstrap p < 0.05 for "
+             "better, p > 0.95 for worse).", ""]
+    for s in sets:
+        have = [f for f in cands if (s, f) in by]
+        if not have or (s, "identity") not in by:
+            continue
+        best = min(have, key=lambda f: by[(s, f)].scores["wer"])
+        t = tests.get((s, best))
+        w_id, w_b = 100 * by[(s, "identity")].scores["wer"], 100 * by[(s, best)].scores["wer"]
+        if t and t["p_value"] < 0.05:
+            verdict = f"**{best}** helps: {w_id:.1f} -> {w_b:.1f}% WER (p {t['p_value']:.3f})"
+        elif w_b < w_id:
+            verdict = f"nothing helps significantly (best: {best}, {w_id:.1f} -> {w_b:.1f}%)"
+        else:
+            verdict = f"nothing beats the unprocessed input ({w_id:.1f}%; best front-end {best}, {w_b:.1f}%)"
+        lines.append(f"- {_condition_of(s, test_sets)}: {verdict}")
+    lines.append("")
+    for f in cands:
+        better = [_condition_of(s, test_sets) for s in degraded if (s, f) in tests and tests[(s, f)]["p_value"] < 0.05]
+        worse = [_condition_of(s, test_sets) for s in sets if (s, f) in tests and tests[(s, f)]["p_value"] > 0.95]
+        lines.append(f"- `{f}`: significantly better than identity on {len(better)} of {len(degraded)} degraded "
+                     f"conditions{(' (' + ', '.join(better) + ')') if better else ''}; significantly worse on "
+                     f"{len(worse)}{(' (' + ', '.join(worse) + ')') if worse else ''}.")
+    return lines + [""]
+
+
 _SIGNAL = (("pesq", "PESQ", 2), ("stoi", "STOI", 3), ("estoi", "ESTOI", 3), ("si_sdr", "SI-SDR (dB)", 1),
            ("lsd", "LSD (dB)", 2))
 
@@ -228,6 +263,8 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
                  if (s, f) in tests and tests[(s, f)]["relative_improvement"] is not None]
             rel.append(f"{100 * sum(r) / len(r):+.1f}%" if r else "–")
         lines += ["| **mean relative reduction (degraded)** | " + " | ".join(rel) + " |", ""]
+    if tests:
+        lines += _summary_section(by, tests, main, sets, degraded, test_sets)
     if resynth_dir is not None:
         lines += _signal_section(Path(resynth_dir))
     ni = normalizer_info()
