@@ -196,6 +196,16 @@ def _feat_batches(feats: list[torch.Tensor], batch: int) -> list[tuple[torch.Ten
     return out
 
 
+def default_frontend_names() -> list[str]:
+    """Registered front-ends the benchmark times by default: all but identity and oracle (no work) and
+    private names starting with ``_`` (helpers that tests register)."""
+    from specenh.frontends.base import REGISTRY, _import_all
+
+    _import_all()
+    return [n for n in sorted(REGISTRY)
+            if not REGISTRY[n].needs_clean and n != "identity" and not n.startswith("_")]
+
+
 def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
                     specs: list[str] | None = None, batches: tuple[int, ...] = (1, 32)) -> list[Row]:
     """Inference of each registered front-end at its default size (and of any checkpoint or name in
@@ -204,7 +214,7 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
 
     _import_all()
     torch.set_num_threads(threads)
-    names = specs or [n for n in sorted(REGISTRY) if not REGISTRY[n].needs_clean and n != "identity"]
+    names = specs or default_frontend_names()
     audio_s = sum(len(w) for w in waves) / 16000
     feats = _logmel(waves, device)
     wave_t = [torch.from_numpy(w).to(device) for w in waves]

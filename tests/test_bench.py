@@ -42,3 +42,20 @@ def test_bench_quick_all_sections(tmp_path, capsys):
 def test_bench_rejects_unknown_section():
     with pytest.raises(ValueError, match="unknown benchmark section"):
         bench.run(["nope"], quick=True)
+
+
+def test_default_frontends_skip_private_registrations():
+    """A front-end a test registers (name starting with '_') must not enter the benchmark (it broke CI)."""
+    from specenh.frontends import REGISTRY, FrontEnd, register
+
+    @register("_bench_probe")
+    class _Probe(FrontEnd):
+        def forward(self, x, lengths, **kw):
+            return x, lengths
+
+    try:
+        names = bench.default_frontend_names()
+        assert "_bench_probe" not in names and "identity" not in names and "oracle" not in names
+        assert {"stylegan", "mask", "wiener"} <= set(names)
+    finally:
+        REGISTRY.pop("_bench_probe", None)
