@@ -32,3 +32,35 @@ def test_split_for_job_covers_everything_once():
 def test_stable_seed_is_stable():
     assert stable_seed("a", 1) == stable_seed("a", 1) != stable_seed("a", 2)
     assert stable_seed("cond", "utt") == 5280933971993984918  # independent of PYTHONHASHSEED and platform
+
+
+def test_base_config_chain(tmp_path):
+    """A variant YAML names its ``base:`` and states only what differs; overrides still apply on top."""
+    from specenh.utils.config import ConfigError, load_config
+
+    (tmp_path / "a.yaml").write_text("model: {dim: 4, depth: 2}\ntrain: {lr: 1.0e-3}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\nmodel: {depth: 3}\n")
+    (tmp_path / "sub" / "c.yaml").write_text("base: b.yaml\ntrain: {lr: 2.0e-3}\n")
+    cfg = load_config(tmp_path / "sub" / "c.yaml", ["model.dim=8"])
+    assert cfg == {"model": {"dim": 8, "depth": 3}, "train": {"lr": 2.0e-3}}
+    (tmp_path / "x.yaml").write_text("base: y.yaml\n")
+    (tmp_path / "y.yaml").write_text("base: x.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "x.yaml")
+    (tmp_path / "m.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "m.yaml")
+
+
+def test_mini_ablation_configs_differ_from_base_only_where_stated():
+    from pathlib import Path
+
+    from specenh.utils.config import load_config
+
+    d = Path(__file__).resolve().parents[1] / "egs" / "mini" / "conf" / "frontend"
+    base = load_config(d / "stylegan.yaml")
+    nocx = load_config(d / "stylegan_nocx.yaml")
+    assert nocx["loss"]["cx_weight"] == 0.0 and nocx["model"] == base["model"] and nocx["train"] == base["train"]
+    unp = load_config(d / "stylegan_unpaired.yaml")
+    assert unp["train"]["unpaired"] is True and unp["loss"]["consistency_target"] == "input"

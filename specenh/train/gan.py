@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
         "adv_weight": 1.0,
         "consistency_weight": 10.0,
         "consistency_bins": 20,
+        "consistency_target": "input",  # input (the paper: output vs degraded input) | clean (paired only:
+                                        # output vs the clean utterance, so noise is not anchored)
         "r1_gamma": 10.0,            # R1 weight (penalty = gamma / 2 * E||grad||^2)
         "r1_every": 4,               # lazy regularisation interval (the penalty is scaled by it)
         "cx_weight": 1.0,
@@ -103,6 +105,8 @@ def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
         if unknown:
             raise ValueError(f"stylegan config: unknown {sec} keys {unknown}; known: {sorted(DEFAULTS[sec])}")
     out = merge(DEFAULTS, {k: v for k, v in cfg.items() if v is not None})
+    if out["loss"]["consistency_target"] not in ("input", "clean"):
+        raise ValueError(f"loss.consistency_target must be input or clean, got {out['loss']['consistency_target']!r}")
     if out["loss"]["cx_source"] not in ("asr", "mel", "none"):
         raise ValueError(f"loss.cx_source must be asr, mel or none, got {out['loss']['cx_source']!r}")
     return out
@@ -241,6 +245,14 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                          for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
             return cx, fm
 
+        def consistency_reference(self, x_n: torch.Tensor, y_n: torch.Tensor) -> torch.Tensor:
+            """What the output's coarse bands must stay close to: the degraded input (the paper) or, with
+            ``consistency_target: clean`` in paired mode, the clean utterance ([B, 1, H, T] normalised).
+            Anchoring to the input keeps additive noise in the coarse bands; the clean target does not."""
+            if self.lc["consistency_target"] == "clean" and self.paired:
+                return y_n
+            return x_n
+
         # -------------------------------------------------------------- training
         def training_step(self, batch, batch_idx):
             opt_g, opt_d = self.optimizers()
@@ -277,7 +289,7 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             # ---- generator step
             self.toggle_optimizer(opt_g)
             g_adv = g_adv_loss(disc(fake_n, xl))
-            cons = consistency_loss(x_n, fake_n, xl, int(lc["consistency_bins"]))
+            cons = consistency_loss(self.consistency_reference(x_n, y_n), fake_n, xl, int(lc["consistency_bins"]))
             cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
             g_loss = float(lc["adv_weight"]) * g_adv + float(lc["consistency_weight"]) * cons \
                 + float(lc["cx_weight"]) * cx + float(lc["fm_weight"]) * fm
@@ -318,7 +330,8 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             y_m = fe.denormalise(y_n, yl)
             x_m = fe.denormalise(x_n, xl)
             logs = {"val/l1_enhanced": masked_l1(enh, y_m, xl), "val/l1_input": masked_l1(x_m, y_m, xl),
-                    "val/consistency": consistency_loss(x_n, out_n, xl, int(self.lc["consistency_bins"]))}
+                    "val/consistency": consistency_loss(self.consistency_reference(x_n, y_n), out_n, xl,
+                                                        int(self.lc["consistency_bins"]))}
             src = self.lc["cx_source"]
             if src == "mel" or (src == "asr" and self.asr is not None):
                 tgt = self.features(y_n, yl, src)
@@ -415,8 +428,10 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
     exp_dir.mkdir(parents=True, exist_ok=True)
     cfg = resolve_config(copy.deepcopy(dict(cfg)))
     tc = cfg["train"]
-    if tc["unpaired"] and (float(cfg["loss"]["fm_weight"]) > 0 or float(cfg["loss"]["l1_weight"]) > 0):
-        log.warning("unpaired mode: feature matching and L1 to clean need aligned pairs; they are off")
+    if tc["unpaired"] and (float(cfg["loss"]["fm_weight"]) > 0 or float(cfg["loss"]["l1_weight"]) > 0
+                           or cfg["loss"]["consistency_target"] == "clean"):
+        log.warning("unpaired mode: feature matching, L1 to clean and consistency to clean need aligned pairs; "
+                    "they are off (consistency is to the input)")
     save_config(cfg, exp_dir / "config.yaml")
     torch.set_num_threads(int(tc["num_threads"]))
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)

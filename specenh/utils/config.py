@@ -75,12 +75,30 @@ def apply_overrides(cfg: Mapping[str, Any], overrides: Iterable[str], *, strict:
     return out
 
 
+def load_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML mapping that may name a ``base:`` file (relative to itself): the base is read first
+    (recursively) and this file's keys are merged on top, so a variant config states only what differs.
+    The ``base`` key itself is dropped from the result."""
+    path = Path(path)
+    key = path.resolve()
+    if key in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, key))
+        raise ConfigError(f"config base cycle: {chain}")
+    data = load_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be a file name, got {type(base).__name__}")
+    return merge(load_yaml_with_base(path.parent / base, (*_seen, key)), data)
+
+
 def load_config(path: str | Path | None, overrides: Iterable[str] = (), *, defaults: Mapping[str, Any] | None = None,
                 strict: bool = True) -> dict[str, Any]:
-    """Defaults, then the YAML file on top, then command-line overrides on top."""
+    """Defaults, then the YAML file (after its ``base:`` chain) on top, then command-line overrides on top."""
     cfg: dict[str, Any] = copy.deepcopy(dict(defaults or {}))
     if path is not None:
-        cfg = merge(cfg, load_yaml(path))
+        cfg = merge(cfg, load_yaml_with_base(path))
     return apply_overrides(cfg, overrides, strict=strict)
 
 
