@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from specenh.degrade.registry import (
     RESERVED_PARAMS,
@@ -35,7 +34,7 @@ from specenh.degrade.registry import (
     check_split,
     get_degradation,
 )
-from specenh.utils.config import ConfigError, load_yaml
+from specenh.utils.config import ConfigError, load_yaml, parse_override
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +157,7 @@ def apply_condition_overrides(cfg: Mapping[str, Any], overrides: Iterable[str]) 
     """
     out = copy.deepcopy(dict(cfg))
     for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"override must look like key=value, got {ov!r}")
-        key, raw = ov.split("=", 1)
-        key = key.strip().lstrip("-")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {ov!r}: value is not valid YAML: {e}") from None
+        key, value = parse_override(ov)
         parts = key.split(".")
         node: Any = out
         for depth, p in enumerate(parts):

@@ -57,20 +57,26 @@ def set_dotted(cfg: dict[str, Any], key: str, value: Any, *, strict: bool = Fals
     node[parts[-1]] = value
 
 
+def parse_override(ov: str) -> tuple[str, Any]:
+    """``"a.b=value"`` -> ``("a.b", value)`` with the value parsed as YAML (``2e-3`` is a float)."""
+    if "=" not in ov:
+        raise ConfigError(f"override must look like key=value, got {ov!r}")
+    key, raw = ov.split("=", 1)
+    key = key.strip().lstrip("-")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {ov!r}: value is not valid YAML: {e}") from None
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads "2e-3" (no dot) as a string
+    return key, value
+
+
 def apply_overrides(cfg: Mapping[str, Any], overrides: Iterable[str], *, strict: bool = True) -> dict[str, Any]:
     """Return a copy of ``cfg`` with ``key=value`` overrides applied (values parsed as YAML)."""
     out = copy.deepcopy(dict(cfg))
     for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"override must look like key=value, got {ov!r}")
-        key, raw = ov.split("=", 1)
-        key = key.strip().lstrip("-")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {ov!r}: value is not valid YAML: {e}") from None
-        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads "2e-3" (no dot) as a string
+        key, value = parse_override(ov)
         set_dotted(out, key, value, strict=strict)
     return out
 
