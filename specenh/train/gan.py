@@ -415,7 +415,7 @@ def _loggers(exp_dir: Path) -> list:
 
 
 # ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
-ABLATION_NAMES = ("stylegan_nocx", "stylegan_melcx", "stylegan_unpaired")
+ABLATION_NAMES = ("stylegan_consin", "stylegan_nocx", "stylegan_melcx", "stylegan_unpaired")
 
 
 @register_trainer("stylegan")
