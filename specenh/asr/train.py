@@ -149,7 +149,7 @@ def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val
             self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=x.shape[0])
             self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=True, on_step=True)
             if not sys.stderr.isatty() and self.global_step % 50 == 0:
-                log.info("step %d: loss %.2f lr %.2e", self.global_step, float(loss),
+                log.info("step %d: loss %.2f lr %.2e", self.global_step, float(loss.detach()),
                          self.trainer.optimizers[0].param_groups[0]["lr"])
             return loss
 
