@@ -115,11 +115,14 @@ def test_train_paired_asr_cx_and_resume(feats_root, tiny_nemo, tmp_path):
     assert not torch.equal(load(out2).mapping.w_avg, w_avg_before)
 
 
-def test_train_unpaired_mel_cx(feats_root, tmp_path):
-    cfg = _cfg(unpaired=True)
+def test_train_unpaired_mel_cx(feats_root, tmp_path, caplog):
+    cfg = _cfg(unpaired=True, progress_bar=True)
     cfg["loss"].update(cx_source="mel", fm_weight=0.0, cx_patch_frames=3)
     exp = tmp_path / "exp"
-    out = train_frontend("stylegan", cfg, _data(feats_root, None), exp)  # no ASR needed
+    with caplog.at_level("INFO", logger="specenh.train.gan"):
+        out = train_frontend("stylegan", cfg, _data(feats_root, None), exp)  # no ASR needed
+    # stderr is not a terminal here: log lines instead of a progress bar
+    assert any(r.getMessage().startswith("step 0: d_loss") for r in caplog.records)
     info = json.loads((exp / "train_info.json").read_text())
     assert info["unpaired"] and info["steps"] == 3 and info["metrics"]["train/cx"] > 0
     _check_model(out, feats_root)

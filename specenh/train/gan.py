@@ -25,6 +25,7 @@ import copy
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from specenh.train import FrontendData, register_trainer
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
+LOG_LINE_EVERY = 50  # steps between log lines when stderr is not a terminal
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -91,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
         "ckpt_every_steps": 200,
         "log_every_steps": 10,
         "image_every_steps": 200,    # spectrogram images (TensorBoard) in training and at validation
-        "progress_bar": True,
+        "progress_bar": True,        # on a terminal; log files get a line every 50 steps instead
         "select_by": None,           # a validation metric (lower is better, e.g. val/l1_enhanced): model.pt is
                                      # the generator at its best validation, not the last one (None: last)
     },
@@ -152,6 +154,9 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             self._val_sum: dict[str, float] = {}
             self._val_n = 0
             self.enhancer_best: dict | None = None
+            # log files (run.pl, Slurm) get a line every LOG_LINE_EVERY steps instead of a progress bar
+            self.tty = sys.stderr.isatty()
+            self._t0, self._t_step = time.time(), 0
 
         # -------------------------------------------------------------- data
         def train_dataloader(self):
@@ -315,6 +320,11 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
             self.log_dict({k: v.detach().float() for k, v in logs.items()}, batch_size=b)
             self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
                           logger=False, batch_size=b)
+            if not self.tty and step % LOG_LINE_EVERY == 0 and self.trainer.is_global_zero:
+                rate = (step - self._t_step) / max(time.time() - self._t0, 1e-9)
+                log.info("step %d: %s (%.2f steps/s)", step,
+                         " ".join(f"{k.split('/')[1]} {float(v):.3f}" for k, v in logs.items()), rate)
+                self._t0, self._t_step = time.time(), step
             every = int(tc["image_every_steps"])
             if every > 0 and step % every == 0:
                 self.log_images("train", x_n[0, 0, :, : xl[0]], fake_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
@@ -476,7 +486,8 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
         logger=_loggers(exp_dir), log_every_n_steps=int(tc["log_every_steps"]), num_sanity_val_steps=0,
         val_check_interval=val_every if val_every > 0 else None, check_val_every_n_epoch=None if val_every > 0 else 1,
         limit_val_batches=None if val_every > 0 else 0, use_distributed_sampler=False,
-        enable_model_summary=False, enable_progress_bar=bool(tc["progress_bar"]), default_root_dir=str(exp_dir),
+        enable_model_summary=False, enable_progress_bar=bool(tc["progress_bar"]) and sys.stderr.isatty(),
+        default_root_dir=str(exp_dir),
     )
     resume = ckpt_dir / "last.ckpt"
     t0 = time.time()
