@@ -170,10 +170,11 @@ def test_paired_bootstrap_clear_improvement_and_identical_systems() -> None:
     assert better["delta"] == pytest.approx(errs_a.sum() / lens.sum() - errs_b.sum() / lens.sum())
     # B worse than A: the improvement is almost surely not there
     worse = paired_bootstrap(errs_b, errs_a, lens, n_boot=1000, seed=0)
-    assert worse["p_value"] > 0.99
+    assert worse["p_value"] > 0.99 and worse["p_worse"] < 0.01 and better["p_worse"] > 0.99
     # identical systems: never better (ties count against B)
     same = paired_bootstrap(errs_a, errs_a, lens, n_boot=500, seed=0)
     assert same["p_value"] >= 0.3 and same["delta"] == 0.0
+    assert same["p_worse"] == 1.0  # a tie is not worse either (the report must not call it worse)
     # B trades errors with A: one more on half the utterances, one fewer on the other half; no real
     # difference, so the resampled improvement is symmetric around 0 and p is near 0.5
     errs_c = errs_a + 1

@@ -311,6 +311,8 @@ def paired_bootstrap(errs_a: Any, errs_b: Any, ref_lens: Any, n_boot: int = 1000
       (ties count against B): the probability that the observed improvement is due to chance.
       ``prob_improvement = 1 - p_value`` is Bisani & Ney's "probability of improvement".
       Identical systems give ``p_value = 1``.
+    * ``p_worse`` = fraction of resamples with ``delta* >= 0`` (B not worse than A): small when B is
+      significantly worse. Identical systems give ``p_worse = 1`` too: a tie is neither better nor worse.
     * ``ci_delta``: ``1 - alpha`` percentile interval of ``delta*``.
     """
     _check_boot_args(n_boot, alpha)
@@ -320,15 +322,16 @@ def paired_bootstrap(errs_a: Any, errs_b: Any, ref_lens: Any, n_boot: int = 1000
     deltas = (sa - sb) / sn
     rate_a, rate_b = float(ea.sum() / lens.sum()), float(eb.sum() / lens.sum())
     p_value = float(np.mean(deltas <= 0))
+    p_worse = float(np.mean(deltas >= 0))
     lo, hi = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
     return {
         "rate_a": rate_a, "rate_b": rate_b, "delta": rate_a - rate_b,
         "relative_improvement": (rate_a - rate_b) / rate_a if rate_a > 0 else None,
         "ci_delta": [float(lo), float(hi)],
-        "p_value": p_value, "prob_improvement": 1.0 - p_value,
+        "p_value": p_value, "p_worse": p_worse, "prob_improvement": 1.0 - p_value,
         "n_boot": n_boot, "seed": seed, "alpha": alpha, "num_utts": int(lens.size),
         "definition": "delta = rate_a - rate_b (>0: B better); p_value = fraction of paired utterance "
-                      "resamples with delta* <= 0 (B not better than A)",
+                      "resamples with delta* <= 0 (B not better than A); p_worse = fraction with delta* >= 0 (B not worse)",
     }
 
 

@@ -66,6 +66,12 @@ def _git_hash(repo: Path) -> str:
         return "unknown"
 
 
+def _worse(t: dict) -> bool:
+    """Significantly worse: under 5% of paired resamples have the front-end at least as good (ties, such as a
+    front-end that leaves the input unchanged, are not worse)."""
+    return t.get("p_worse", 1.0 - t["p_value"]) < 0.05
+
+
 def _condition_of(set_name: str, test_sets: list[str]) -> str:
     for t in sorted(test_sets, key=len, reverse=True):
         if set_name == t:
@@ -130,7 +136,7 @@ def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], deg
         return []
     lines = ["## Who wins where", "",
              "Written by the report from the tables above (significant: paired bootstrap p < 0.05 for "
-             "better, p > 0.95 for worse).", ""]
+             "better; for worse, p_worse < 0.05: under 5% of resamples have the front-end at least as good, so ties are not worse).", ""]
     for s in sets:
         have = [f for f in cands if (s, f) in by]
         if not have or (s, "identity") not in by:
@@ -148,7 +154,7 @@ def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], deg
     lines.append("")
     for f in cands:
         better = [_condition_of(s, test_sets) for s in degraded if (s, f) in tests and tests[(s, f)]["p_value"] < 0.05]
-        worse = [_condition_of(s, test_sets) for s in sets if (s, f) in tests and tests[(s, f)]["p_value"] > 0.95]
+        worse = [_condition_of(s, test_sets) for s in sets if (s, f) in tests and _worse(tests[(s, f)])]
         lines.append(f"- `{f}`: significantly better than identity on {len(better)} of {len(degraded)} degraded "
                      f"conditions{(' (' + ', '.join(better) + ')') if better else ''}; significantly worse on "
                      f"{len(worse)}{(' (' + ', '.join(worse) + ')') if worse else ''}.")
