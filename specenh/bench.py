@@ -493,7 +493,8 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
             elif sec == "asr":
                 rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
             elif sec == "stage5":
-                rows += bench_stage5(recipe_dir, th, device, max_utts=20 if quick else None, asr_model=asr_model)
+                rows += bench_stage5(recipe_dir, th, device, frontends=frontends, max_utts=20 if quick else None,
+                                     asr_model=asr_model)
             elif sec == "train":
                 rows += bench_train(waves if not quick else waves * 2, th, device, train_config,
                                     steps=3 if quick else 20, warmup=1 if quick else 3, asr_model=asr_model,

@@ -150,7 +150,7 @@ write_report() {
   specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
     --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
     --resynth-dir "${expdir}/resynth" --title "Results: $(basename "$(pwd)")" \
-    --commands "${expdir}/run.stage5.sh" > /dev/null
+    --commands $(ls "${expdir}"/run.stage[0-9].sh 2>/dev/null | sort -V) > /dev/null
   log "wrote ${results}"
 }
 

@@ -279,7 +279,8 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
               f"- {entries[0].scores.get('cer_convention', '')}",
               f"- Confidence intervals: {entries[0].scores.get('bootstrap', {}).get('method', '')}", ""]
     if commands:
-        lines += ["Commands (from the recipe directory):", "", "```bash", *commands, "```", ""]
+        lines += ["Commands (from the recipe directory; the last run of each stage, from `exp/run.stage<N>.sh`):",
+                  "", "```bash", *commands, "```", ""]
     if plots_dir:
         pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir))
         if pngs:
