@@ -140,23 +140,48 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-class _Mem:
-    """Peak memory of one item: max RSS growth (CPU) or peak CUDA allocation (GPU), in MB."""
+def _current_rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc; elsewhere the lifetime peak, a coarser bound)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return _rss_mb()
 
-    def __init__(self, device: str):
+
+class _Mem:
+    """Peak memory of one item, in MB: on CPU the peak resident memory above the item's start, sampled
+    every 2 ms by a thread (the lifetime ru_maxrss cannot see a peak below an earlier item's); on GPU the
+    peak CUDA allocation."""
+
+    def __init__(self, device: str, interval_s: float = 0.002):
         self.device = device
+        self.interval_s = interval_s
+        self.mb = 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, _current_rss_mb())
+            self._stop.wait(self.interval_s)
 
     def __enter__(self) -> "_Mem":
+        import threading
+
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        self.r0 = _rss_mb()
+        self.r0 = self._peak = _current_rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
         if self.device.startswith("cuda"):
             self.mb = torch.cuda.max_memory_allocated() / 2 ** 20
         else:
-            self.mb = max(0.0, _rss_mb() - self.r0)
+            self.mb = max(0.0, max(self._peak, _current_rss_mb()) - self.r0)
 
 
 def _logmel(waves: list[np.ndarray], device: str) -> list[torch.Tensor]:

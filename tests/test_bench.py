@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from specenh import bench
 from specenh.cli import main
@@ -59,3 +60,18 @@ def test_default_frontends_skip_private_registrations():
         assert {"stylegan", "mask", "wiener"} <= set(names)
     finally:
         REGISTRY.pop("_bench_probe", None)
+
+
+def test_peak_memory_sees_a_peak_after_a_larger_one():
+    """The CPU peak of an item is measured from its own start, even after an earlier, larger peak."""
+    big = bench._Mem("cpu")
+    with big:
+        a = torch.ones(64 * 2 ** 20 // 4)  # 64 MB, touched
+        __import__("time").sleep(0.05)
+        del a
+    small = bench._Mem("cpu")
+    with small:
+        b = torch.ones(16 * 2 ** 20 // 4)  # 16 MB, below the earlier peak
+        __import__("time").sleep(0.05)
+        del b
+    assert big.mb > 40 and 8 < small.mb < 40, (big.mb, small.mb)
