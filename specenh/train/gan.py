@@ -5,8 +5,8 @@ Lightning 2 module with manual optimisation, one discriminator step then one gen
 - D: hinge loss on clean (real) vs enhanced (fake) spectrograms, + R1 penalty on the real ones every
   ``r1_every`` steps (scaled by ``r1_every``);
 - G: ``-D(G(x))`` + consistency loss (output vs input at ~20 bands; vs the clean utterance with
-  ``consistency_target: clean``, paired) + contextual loss between enhanced and clean features, either from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from
-  log-mel patches (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional
+  ``consistency_target: clean``, paired) + contextual loss between enhanced and clean features, either
+  from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from log-mel patches (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional
   L1 to the clean log-mel (paired mode only).
 
 Paired mode (degraded / clean pairs of the same utterances) and unpaired mode (``train.unpaired: true``:
