@@ -6,8 +6,9 @@ Lightning 2 module with manual optimisation, one discriminator step then one gen
   ``r1_every`` steps (scaled by ``r1_every``);
 - G: ``-D(G(x))`` + consistency loss (output vs input at ~20 bands; vs the clean utterance with
   ``consistency_target: clean``, paired) + contextual loss between enhanced and clean features, either
-  from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from log-mel patches (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional
-  L1 to the clean log-mel (paired mode only).
+  from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from log-mel patches
+  (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional L1 to the clean
+  log-mel (paired mode only).
 
 Paired mode (degraded / clean pairs of the same utterances) and unpaired mode (``train.unpaired: true``:
 the clean target is an independent random utterance) both work. The frozen ASR is held as a plain
