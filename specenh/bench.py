@@ -151,8 +151,9 @@ def _current_rss_mb() -> float:
 
 class _Mem:
     """Peak memory of one item, in MB: on CPU the peak resident memory above the item's start, sampled
-    every 2 ms by a thread (the lifetime ru_maxrss cannot see a peak below an earlier item's); on GPU the
-    peak CUDA allocation."""
+    every 2 ms by a thread (the lifetime ru_maxrss cannot see a peak below an earlier item's); memory the
+    allocator already holds from earlier items is reused without new pages and so is not counted. On GPU
+    the peak CUDA allocation."""
 
     def __init__(self, device: str, interval_s: float = 0.002):
         self.device = device
