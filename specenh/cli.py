@@ -22,7 +22,7 @@ _COMMAND_MODULES = [
     "specenh.asr.cli",
     "specenh.train.cli",
     "specenh.decode_cli",
-    "specenh.enhance",
+    "specenh.enhance_cli",
     "specenh.report.cli",
     "specenh.bench_cli",
     "specenh.metrics.cli",

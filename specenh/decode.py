@@ -23,6 +23,7 @@ from specenh.data.kaldi import read_kv, write_kv
 from specenh.features.io import length_sorted_batches, load_feat, pad_batch, read_feats_scp, read_utt2num_frames
 from specenh.features.logmel import LogMelExtractor
 from specenh.frontends.base import FrontEnd, parse_options, resolve
+from specenh.decode_merge import merge_and_score  # noqa: F401  (re-exported)
 from specenh.utils.io import split_for_job
 
 log = logging.getLogger(__name__)
@@ -156,38 +157,3 @@ def _is_done(marker: Path, stamp: str) -> bool:
 
 def _as_list(x) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, frontend: str = "", asr_model: str = "",
-                    n_boot: int = 1000, seed: int = 0) -> dict:
-    """Merge job hypotheses into ``out_dir/hyp`` and score against ``feats_dir/text``."""
-    from specenh.metrics.wer import score, write_results
-
-    feats_dir, out_dir = Path(feats_dir), Path(out_dir)
-    missing = [j for j in range(1, nj + 1) if not (out_dir / ".done" / f"decode.{j}").exists()]
-    if missing:
-        raise RuntimeError(f"{out_dir}: decode jobs {missing} of {nj} have not finished; rerun stage 5")
-    hyps: dict[str, str] = {}
-    timing = {"audio_s": 0.0, "enhance_s": 0.0, "decode_s": 0.0}
-    for j in range(1, nj + 1):
-        if (out_dir / f"hyp.{j}").is_file():
-            hyps.update(read_kv(out_dir / f"hyp.{j}", allow_empty_value=True))
-        t = json.loads((out_dir / f"timing.{j}.json").read_text())
-        for k in timing:
-            timing[k] += t[k]
-    refs = read_kv(feats_dir / "text", allow_empty_value=True)
-    write_kv(out_dir / "hyp", hyps)
-    result = score(refs, hyps, n_boot=n_boot, seed=seed)
-    write_results(out_dir / "scoring", refs, hyps, result)
-    info = {"set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": frontend, "asr_model": asr_model, "num_utts": len(hyps),
-            **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
-            "decode_xrt": timing["audio_s"] / max(timing["decode_s"], 1e-9),
-            "wer": result.wer, "cer": result.cer}
-    cond = feats_dir / "condition.yaml"
-    if cond.is_file():
-        import yaml
-
-        info["condition"] = yaml.safe_load(cond.read_text()).get("name")
-    (out_dir / "decode_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    log.info("%s: WER %.2f%% CER %.2f%% (%d utts)", out_dir, 100 * result.wer, 100 * result.cer, len(hyps))
-    return info

@@ -5,15 +5,17 @@ import argparse
 
 
 def _run(args: argparse.Namespace) -> int:
-    from specenh.decode import decode_job, merge_and_score
-
     if len(args.feats_dir) != len(args.out_dir):
         raise SystemExit(f"specenh decode: {len(args.feats_dir)} --feats-dir but {len(args.out_dir)} --out-dir")
     if args.merge:
+        from specenh.decode_merge import merge_and_score
+
         for fdir, odir in zip(args.feats_dir, args.out_dir):
             merge_and_score(fdir, odir, nj=args.nj, frontend=args.frontend, asr_model=args.asr_model,
                             n_boot=args.n_boot, seed=args.seed)
     else:
+        from specenh.decode import decode_job
+
         decode_job(args.feats_dir, args.frontend, args.asr_model, args.out_dir, nj=args.nj, job=args.job,
                    batch_size=args.batch_size, clean_feats_dir=args.clean_feats_dir, device=args.device,
                    num_threads=args.num_threads, overwrite=args.overwrite,

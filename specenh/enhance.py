@@ -3,7 +3,6 @@ new feature dir (``feats.scp`` + ``utt2num_frames`` + the data dir files), e.g. 
 another ASR toolkit. Waveform front-ends are followed by the ASR-matched feature extractor."""
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import time
@@ -67,21 +66,3 @@ def enhance_feats_dir(feats_dir: str | Path, frontend: str, out_dir: str | Path,
     log.info("enhanced %d utterances (%.0f s) with %s at %.0fx real time -> %s", len(out), audio_s, frontend,
              audio_s / max(el, 1e-9), out_dir)
     return out_dir / "feats.scp"
-
-
-def _run(args: argparse.Namespace) -> int:
-    enhance_feats_dir(args.feats_dir, args.frontend, args.out_dir, batch_size=args.batch_size,
-                      clean_feats_dir=args.clean_feats_dir, device=args.device, frontend_opts=args.frontend_opts)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("enhance", help="write a front-end's enhanced features as a new feature dir")
-    p.add_argument("--feats-dir", required=True)
-    p.add_argument("--frontend", required=True, help="registered name or checkpoint path")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--frontend-opts", nargs="*", default=None, help="key=value (e.g. psi=0.7)")
-    p.add_argument("--clean-feats-dir", default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_run)

@@ -141,26 +141,49 @@ def _nan_json(obj: Any) -> Any:
     return obj
 
 
-def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str | Path, *, method: str = "fgla",
-                 n_iter: int = 32, num_examples: int = 3, max_utts: int | None = 50,
-                 data_dir: str | Path | None = None, batch_size: int = 8, inversion: str = "pinv",
-                 degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
-                 device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> dict[str, Any]:
-    """Run stage 7 for one (set, front-end); returns the summary (also in ``out_dir/summary.json``)."""
+def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str | Path, **kw: Any) -> dict[str, Any]:
+    """Run stage 7 for one (set, front-end); returns the summary (also in ``out_dir/summary.json``).
+    Keyword options as in :func:`resynthesize_set`."""
+    return resynthesize_set(feats_dir, [frontend], [out_dir], **kw)[0]
+
+
+def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd], out_dirs: Sequence[str | Path], *,
+                     method: str = "fgla", n_iter: int = 32, num_examples: int = 3, max_utts: int | None = 50,
+                     data_dir: str | Path | None = None, batch_size: int = 8, inversion: str = "pinv",
+                     degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
+                     device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> list[dict[str, Any]]:
+    """Stage 7 for one set and several front-ends (``out_dirs[k]`` for ``frontends[k]``); returns their
+    summaries. The per-set work is done once for all of them: reading the audio, the clean features,
+    the metrics of the unprocessed input and the two vocoder references (``input_resynth``,
+    ``clean_resynth``), which are the same whatever the front-end. A front-end whose ``out_dir`` has
+    finished is skipped (unless ``overwrite``)."""
     from specenh.vocoder import DeGLIDenoiser, MelRefiner, logmel_to_wave
 
-    feats_dir, out_dir = Path(feats_dir), Path(out_dir)
+    if len(frontends) != len(out_dirs):
+        raise ValueError(f"{len(frontends)} front-ends but {len(out_dirs)} output dirs")
+    feats_dir = Path(feats_dir)
+    out_dirs = [Path(o) for o in out_dirs]
     data_dir = Path(data_dir) if data_dir else None
-    done = out_dir / ".done" / "resynth"
-    if done.exists() and not overwrite and (out_dir / "summary.json").is_file():
-        log.info("%s: resynthesis already done; skipping", out_dir)
-        return json.loads((out_dir / "summary.json").read_text())
+    results: list[dict[str, Any] | None] = [None] * len(out_dirs)
+    todo: list[int] = []
+    for k, out_dir in enumerate(out_dirs):
+        if (out_dir / ".done" / "resynth").exists() and not overwrite and (out_dir / "summary.json").is_file():
+            log.info("%s: resynthesis already done; skipping", out_dir)
+            results[k] = json.loads((out_dir / "summary.json").read_text())
+        else:
+            todo.append(k)
+    if not todo:
+        return results  # type: ignore[return-value]
     torch.set_num_threads(num_threads)
     cfg = _feature_config(feats_dir)
     sr = cfg.sample_rate
-    fe = resolve(frontend) if not isinstance(frontend, FrontEnd) else frontend
-    fe = fe.to(device).eval()
-    fe_name = str(frontend) if not isinstance(frontend, FrontEnd) else fe.name
+    fes: dict[int, FrontEnd] = {}
+    names: dict[int, str] = {}
+    for k in todo:
+        f = frontends[k]
+        fes[k] = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
+        names[k] = str(f) if not isinstance(f, FrontEnd) else fes[k].name
+    any_logmel = any(fe.domain == "logmel" for fe in fes.values())
     denoiser = DeGLIDenoiser.load(degli_model) if degli_model else None
     refiner = MelRefiner.load(refiner_model) if refiner_model else None
     n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
@@ -182,15 +205,27 @@ def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str |
     missing = [u for u in utts if u not in wav_scp or u not in clean_scp]
     if missing:
         raise ValueError(f"{feats_dir}: {len(missing)} utterances lack wav.scp/clean.scp entries, e.g. {missing[:3]}")
-    feats = read_feats_scp(feats_dir / "feats.scp") if fe.domain == "logmel" else None
+    feats = read_feats_scp(feats_dir / "feats.scp") if any_logmel else None
     extractor = LogMelExtractor(cfg).to(device).eval()
     voc_kw = dict(method=method, n_iter=n_iter, inversion=inversion, refiner=refiner, denoiser=denoiser)
-    systems = ["enhanced", "input"] + (["input_resynth", "clean_resynth"] if fe.domain == "logmel" else [])
-    rows: dict[str, dict[str, dict[str, float]]] = {s: {} for s in systems}
+    ref_systems = ["input"] + (["input_resynth", "clean_resynth"] if any_logmel else [])
+    ref_rows: dict[str, dict[str, dict[str, float]]] = {s: {} for s in ref_systems}
+    enh_rows: dict[int, dict[str, dict[str, float]]] = {k: {} for k in todo}
     examples = set(utts[:num_examples])
     panel_utt = utts[0]
-    t_enh = t_voc = audio_s = voc_audio_s = 0.0
-    (out_dir / "wav").mkdir(parents=True, exist_ok=True)
+    t_enh = {k: 0.0 for k in todo}
+    t_voc = voc_audio_s = audio_s = 0.0
+    for k in todo:
+        (out_dirs[k] / "wav").mkdir(parents=True, exist_ok=True)
+
+    def vocode(f: torch.Tensor, fl: torch.Tensor) -> list[np.ndarray]:
+        nonlocal t_voc, voc_audio_s
+        t0 = time.perf_counter()
+        w, wl = logmel_to_wave(f.to(device), fl.to(device), cfg, **voc_kw)
+        t_voc += time.perf_counter() - t0
+        voc_audio_s += float(wl.sum()) / sr
+        return [w[i, : int(wl[i])].cpu().numpy() for i in range(w.shape[0])]
+
     for batch in length_sorted_batches({u: n2f[u] for u in utts}, batch_size):
         clean = [load_audio(clean_scp[u], sr, utt=u)[0] * gains.get(u, 1.0) for u in batch]
         noisy = [load_audio(wav_scp[u], sr, utt=u)[0] for u in batch]
@@ -198,75 +233,92 @@ def resynthesize(feats_dir: str | Path, frontend: str | FrontEnd, out_dir: str |
         cw, cl = pad_batch([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))[:, None] for w in clean])
         with torch.inference_mode():
             cfeats, cframes = extractor(cw[:, 0].to(device), cl.to(device))
-        outs: dict[str, list[np.ndarray]] = {}
-        t0 = time.perf_counter()
-        if fe.domain == "wave":
-            nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
-            ew, ewl = fe.enhance(nw[:, 0].to(device), nl.to(device))
-            outs["enhanced"] = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
-            with torch.inference_mode():
-                efeats, eframes = extractor(ew, ewl)
-            t_enh += time.perf_counter() - t0
-        else:
+        refs: dict[str, list[np.ndarray]] = {"input": noisy}
+        x = lens = None
+        if any_logmel:
             x, lens = pad_batch([load_feat(feats, u) for u in batch])
-            kw = {"clean": cfeats, "clean_lengths": cframes} if fe.needs_clean else {}
-            efeats, eframes = fe.enhance(x.to(device), lens.to(device), **kw)
-            t1 = time.perf_counter()
-            t_enh += t1 - t0
-            todo = {"enhanced": (efeats, eframes), "input_resynth": (x, lens), "clean_resynth": (cfeats, cframes)}
-            if fe.name == "identity":
-                todo.pop("enhanced")
-            for name, (f, fl) in todo.items():
-                w, wl = logmel_to_wave(f.to(device), fl.to(device), cfg, **voc_kw)
-                outs[name] = [w[i, : int(wl[i])].cpu().numpy() for i in range(len(batch))]
-                voc_audio_s += float(wl.sum()) / sr
-            if fe.name == "identity":
-                outs["enhanced"] = outs["input_resynth"]
-            t_voc += time.perf_counter() - t1
-        outs["input"] = noisy
-        for i, u in enumerate(batch):
-            for s in systems:
-                rows[s][u] = compute_all(clean[i], outs[s][i], sr, utt=u)
-            if u in examples:
-                write_wav(out_dir / "wav" / f"{u}.clean.wav", clean[i], sr)
-                write_wav(out_dir / "wav" / f"{u}.degraded.wav", noisy[i], sr)
-                write_wav(out_dir / "wav" / f"{u}.enhanced.wav", outs["enhanced"][i], sr)
-                if fe.domain == "logmel":
-                    write_wav(out_dir / "wav" / f"{u}.input_resynth.wav", outs["input_resynth"][i], sr)
-            if u == panel_utt:
-                nf = int(cframes[i])
-                deg = load_feat(feats, u).T if feats is not None else None
-                if deg is None:
-                    with torch.inference_mode():
-                        nt = torch.from_numpy(noisy[i])[None]
-                        df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
-                    deg = df[0, :, : int(dfl[0])].numpy()
-                panel = [("clean (reference)", cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", deg),
-                         (f"enhanced: {fe_name}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
-                          efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
-                spectrogram_panel(panel, out_dir / f"spectrogram_{u}.png", title=f"{feats_dir.name} / {fe_name} / {u}")
-    order = {s: {u: rows[s][u] for u in utts} for s in systems}
+            refs["input_resynth"] = vocode(x, lens)
+            refs["clean_resynth"] = vocode(cfeats, cframes)
+        for s in ref_systems:
+            for i, u in enumerate(batch):
+                ref_rows[s][u] = compute_all(clean[i], refs[s][i], sr, utt=u)
+        for k in todo:
+            fe, out_dir = fes[k], out_dirs[k]
+            t0 = time.perf_counter()
+            if fe.domain == "wave":
+                nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
+                ew, ewl = fe.enhance(nw[:, 0].to(device), nl.to(device))
+                enhanced = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
+                with torch.inference_mode():
+                    efeats, eframes = extractor(ew, ewl)
+                t_enh[k] += time.perf_counter() - t0
+            else:
+                kw = {"clean": cfeats, "clean_lengths": cframes} if fe.needs_clean else {}
+                efeats, eframes = fe.enhance(x.to(device), lens.to(device), **kw)
+                t_enh[k] += time.perf_counter() - t0
+                # identity: the enhanced audio is the input's resynthesis (same features, same vocoder)
+                enhanced = refs["input_resynth"] if fe.name == "identity" else vocode(efeats, eframes)
+            for i, u in enumerate(batch):
+                enh_rows[k][u] = compute_all(clean[i], enhanced[i], sr, utt=u)
+                if u in examples:
+                    write_wav(out_dir / "wav" / f"{u}.clean.wav", clean[i], sr)
+                    write_wav(out_dir / "wav" / f"{u}.degraded.wav", noisy[i], sr)
+                    write_wav(out_dir / "wav" / f"{u}.enhanced.wav", enhanced[i], sr)
+                    if fe.domain == "logmel":
+                        write_wav(out_dir / "wav" / f"{u}.input_resynth.wav", refs["input_resynth"][i], sr)
+                if u == panel_utt:
+                    nf = int(cframes[i])
+                    deg = load_feat(feats, u).T if feats is not None else None
+                    if deg is None:
+                        with torch.inference_mode():
+                            nt = torch.from_numpy(noisy[i])[None]
+                            df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
+                        deg = df[0, :, : int(dfl[0])].numpy()
+                    panel = [("clean (reference)", cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", deg),
+                             (f"enhanced: {names[k]}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
+                              efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
+                    spectrogram_panel(panel, out_dir / f"spectrogram_{u}.png",
+                                      title=f"{feats_dir.name} / {names[k]} / {u}")
+    ref_order = {s: {u: ref_rows[s][u] for u in utts} for s in ref_systems}
+    for k in todo:
+        results[k] = _write_outputs(
+            out_dirs[k], feats_dir, fes[k], names[k], utts, {u: enh_rows[k][u] for u in utts}, ref_order,
+            audio_s=audio_s, t_enh=t_enh[k], vocoder_xrt=voc_audio_s / max(t_voc, 1e-9) if t_voc else None,
+            vocoder={"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
+                     "refiner_model": str(refiner_model or "")},
+            reference="clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
+            gain_found=gain_p is not None, panel_utt=panel_utt)
+    return results  # type: ignore[return-value]
+
+
+def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, utts: list[str],
+                   enhanced: dict[str, dict[str, float]], refs: dict[str, dict[str, dict[str, float]]], *,
+                   audio_s: float, t_enh: float, vocoder_xrt: float | None, vocoder: dict[str, str],
+                   reference: str, gain_found: bool, panel_utt: str) -> dict[str, Any]:
+    """One front-end's CSVs, ``summary.json`` and done marker (``refs``: the per-set reference rows)."""
+    systems = ["input"] + (["input_resynth", "clean_resynth"] if fe.domain == "logmel" else [])
+    order = {"enhanced": enhanced, **{s: refs[s] for s in systems}}
     write_metrics_csv(out_dir / "metrics.csv", order["enhanced"])
-    for s in systems[1:]:
+    for s in systems:
         write_metrics_csv(out_dir / f"metrics_{s}.csv", order[s])
     summary: dict[str, Any] = {
         "set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": fe_name, "domain": fe.domain,
-        "vocoder": ({"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
-                     "refiner_model": str(refiner_model or "")} if fe.domain == "logmel" else None),
+        "vocoder": vocoder if fe.domain == "logmel" else None,
         "num_utts": len(utts), "audio_s": audio_s,
-        "reference": "clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
-        "gain_found": gain_p is not None,
-        "metrics": {s: summarize(order[s].values()) for s in systems},
+        "reference": reference,
+        "gain_found": gain_found,
+        "metrics": {s: summarize(order[s].values()) for s in order},
         "delta_vs_input": paired_delta(order["enhanced"], order["input"]),
-        "pesq_missing": {s: summarize(order[s].values())["pesq"]["missing"] for s in systems},
+        "pesq_missing": {s: summarize(order[s].values())["pesq"]["missing"] for s in order},
         "enhance_xrt": audio_s / max(t_enh, 1e-9),
-        "vocoder_xrt": voc_audio_s / max(t_voc, 1e-9) if fe.domain == "logmel" else None,
+        "vocoder_xrt": vocoder_xrt if fe.domain == "logmel" else None,
         "higher_is_better": {k: k != "lsd" for k in METRICS},
         "panel": f"spectrogram_{panel_utt}.png",
     }
     if fe.domain == "logmel":
         summary["delta_vs_input_resynth"] = paired_delta(order["enhanced"], order["input_resynth"])
     (out_dir / "summary.json").write_text(json.dumps(_nan_json(summary), indent=2) + "\n")
+    done = out_dir / ".done" / "resynth"
     done.parent.mkdir(parents=True, exist_ok=True)
     done.touch()
     m, d = summary["metrics"]["enhanced"], summary["delta_vs_input"]

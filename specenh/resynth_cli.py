@@ -1,17 +1,20 @@
-"""``specenh resynth``: stage 7, resynthesis to waveform + signal metrics for one (set, front-end)."""
+"""``specenh resynth``: stage 7, resynthesis to waveform + signal metrics for one set and one or more
+front-ends (the per-set references are computed once for all of them)."""
 from __future__ import annotations
 
 import argparse
 
 
 def _run(args: argparse.Namespace) -> int:
-    from specenh.resynth import resynthesize
+    from specenh.resynth import resynthesize_set
 
-    resynthesize(args.feats_dir, args.frontend, args.out_dir, method=args.method, n_iter=args.n_iter,
-                 num_examples=args.num_examples, max_utts=args.max_utts or None, data_dir=args.data_dir,
-                 batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
-                 refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
-                 overwrite=args.overwrite)
+    if len(args.frontend) != len(args.out_dir):
+        raise SystemExit(f"specenh resynth: {len(args.frontend)} --frontend but {len(args.out_dir)} --out-dir")
+    resynthesize_set(args.feats_dir, args.frontend, args.out_dir, method=args.method, n_iter=args.n_iter,
+                     num_examples=args.num_examples, max_utts=args.max_utts or None, data_dir=args.data_dir,
+                     batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
+                     refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
+                     overwrite=args.overwrite)
     return 0
 
 
@@ -36,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("resynth", help="resynthesise enhanced features to audio and compute signal metrics (stage 7)")
     p.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a (degraded) set")
-    p.add_argument("--frontend", required=True, help="registered name (identity, specsub, ...) or checkpoint path")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--frontend", required=True, nargs="+",
+                   help="registered name(s) (identity, specsub, ...) or checkpoint path(s)")
+    p.add_argument("--out-dir", required=True, nargs="+", help="one output dir per --frontend")
     p.add_argument("--data-dir", default=None, help="degraded data dir (for utt2gain / clean.scp if not in feats dir)")
     p.add_argument("--num-examples", type=int, default=3, help="utterances written as wavs")
     p.add_argument("--method", default="fgla", choices=["gla", "fgla", "degli"], help="phase reconstruction")

@@ -225,3 +225,30 @@ def test_resynth_logmel_frontend_via_cli(degraded_set, tmp_path):
     assert (out / "wav" / "spk1-u1.input_resynth.wav").is_file()
     assert main(["resynth", "--feats-dir", str(tmp_path / "nope"), "--frontend", "identity",
                  "--out-dir", str(out / "x")]) == 1
+
+
+def test_resynth_set_shares_references_across_frontends(degraded_set, tmp_path):
+    """One call for several front-ends writes what separate calls write (the per-set references
+    are computed once) and skips a front-end that has finished."""
+    from specenh.resynth import resynthesize, resynthesize_set
+
+    data, feats = degraded_set
+    kw = dict(data_dir=data, n_iter=4, num_examples=1, max_utts=None)
+    alone = {f: resynthesize(feats, f, tmp_path / "alone" / f, **kw) for f in ("identity", "specsub")}
+    out = [tmp_path / "set" / f for f in ("identity", "specsub")]
+    both = resynthesize_set(feats, ["identity", "specsub"], out, **kw)
+    for f, s in zip(("identity", "specsub"), both):
+        assert s["frontend"] == f and s["domain"] == alone[f]["domain"]
+        flat = {(a, b, c): v for a, d in s["metrics"].items() for b, e in d.items() for c, v in e.items()}
+        ref = {(a, b, c): v for a, d in alone[f]["metrics"].items() for b, e in d.items() for c, v in e.items()}
+        assert flat == pytest.approx(ref, nan_ok=True) and len(flat) > 20
+        assert _csv(tmp_path / "set" / f / "metrics_input.csv") == _csv(tmp_path / "alone" / f / "metrics_input.csv")
+    # the log-mel front-end gets the vocoder references, the waveform one does not
+    assert (out[0] / "metrics_clean_resynth.csv").is_file() and not (out[1] / "metrics_clean_resynth.csv").exists()
+    assert sorted(p.name for p in (out[1] / "wav").iterdir()) == [
+        "spk1-u1.clean.wav", "spk1-u1.degraded.wav", "spk1-u1.enhanced.wav"]
+    mtime = (out[1] / "metrics.csv").stat().st_mtime_ns
+    again = resynthesize_set(feats, ["identity", "specsub"], out, **kw)
+    assert (out[1] / "metrics.csv").stat().st_mtime_ns == mtime and again[1]["frontend"] == "specsub"
+    with pytest.raises(ValueError, match="2 front-ends but 1"):
+        resynthesize_set(feats, ["identity", "specsub"], out[:1], **kw)

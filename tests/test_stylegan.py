@@ -157,10 +157,13 @@ def _randomise(fe: StyleGANEnhancer) -> StyleGANEnhancer:
     return fe
 
 
-@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-5), (torch.float32, 1e-4)])
-def test_generator_batch_consistency(dtype, atol):
+@pytest.mark.parametrize("dtype,atol,refine", [(torch.float64, 1e-5, 0), (torch.float32, 1e-4, 0),
+                                              (torch.float32, 1e-4, 2)])
+def test_generator_batch_consistency(dtype, atol, refine):
     torch.manual_seed(0)
-    fe = _randomise(StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16})).to(dtype).eval()
+    fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine)
+    fe = _randomise(fe).to(dtype).eval()
+    assert fe.n_styles == 5 + refine and len(fe.generator.refine) == refine
     lens = torch.tensor([53, 100, 17, 1, 64])
     x = (torch.randn(5, 80, 100) * 3 - 9).to(dtype)
     yb, yl = fe.enhance(x, lens)
@@ -191,8 +194,9 @@ def test_generator_shapes_any_length():
     assert fe64.enhance(torch.randn(1, 100, 21), torch.tensor([21]))[0].shape == (1, 100, 21)
 
 
-def test_residual_generator_starts_as_identity():
-    fe = StyleGANEnhancer(**TINY, residual=True).eval()
+@pytest.mark.parametrize("refine", [0, 1])
+def test_residual_generator_starts_as_identity(refine):
+    fe = StyleGANEnhancer(**TINY, residual=True, refine_blocks=refine).eval()
     x = torch.randn(2, 80, 37) * 3 - 9
     lens = torch.tensor([37, 21])
     y, _ = fe.enhance(x, lens)
@@ -202,11 +206,13 @@ def test_residual_generator_starts_as_identity():
     out, _ = fe(x, lens)
     out.sum().backward()  # the zero-initialised to-spectrogram weights get gradients first
     assert fe.generator.blocks[-1].to_spec.conv.weight.grad.abs().sum() > 0
+    if refine:
+        assert fe.generator.refine[-1].to_spec.conv.weight.grad.abs().sum() > 0
 
 
 def test_training_mode_is_stochastic_and_all_parameters_get_gradients():
     torch.manual_seed(0)
-    fe = StyleGANEnhancer(**TINY).train()
+    fe = StyleGANEnhancer(**TINY, refine_blocks=1).train()
     x = torch.randn(3, 80, 40) - 8
     lens = torch.tensor([40, 33, 20])
     y1, _ = fe(x, lens)
@@ -228,6 +234,8 @@ def test_default_size_and_registry():
     assert fe.generator.n_blocks == 5 and fe.generator.factor == 16
     with pytest.raises(TypeError, match="unknown"):
         StyleGANEnhancer(capacityy=3)
+    with pytest.raises(ValueError, match="refine_blocks"):
+        StyleGANEnhancer(**TINY, refine_blocks=-1)
 
 
 def test_checkpoint_roundtrip_and_inference_options(tmp_path):

@@ -264,22 +264,23 @@ fi
 
 if stage_on 7; then
   begin_stage 7 "resynthesis to waveform + signal metrics"
+  # one job per set for all front-ends: the input's metrics and the vocoder references are computed once
+  fe_hash=$(echo "${frontends}" | md5sum | cut -c1-8)
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
-      for f in ${frontends}; do
-        fe=$(frontend_spec "${f}")
-        bg_step "stage7.${s}_${c}_${f}" ${cmd} "${expdir}/resynth/${s}_${c}_${f}/resynth.log" \
-          specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
-            --frontend "${fe}" --out-dir "${expdir}/resynth/${s}_${c}_${f}" --max-utts "${resynth_max_utts}" \
-            --device "${device}" ${resynth_opts}
-      done
+      specs=(); odirs=()
+      for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); odirs+=("${expdir}/resynth/${s}_${c}_${f}"); done
+      bg_step "stage7.${s}_${c}.${fe_hash}" ${cmd} "${expdir}/resynth/log/resynth.${s}_${c}.${fe_hash}.log" \
+        specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
+          --frontend "${specs[@]}" --out-dir "${odirs[@]}" --max-utts "${resynth_max_utts}" \
+          --device "${device}" ${resynth_opts}
     done
   done
   bg_wait
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
       specs=(); for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); done
-      step "stage7.panel.${s}_${c}.$(echo "${frontends}" | md5sum | cut -c1-8)" specenh panel --feats-dir "${dumpdir}/feats/${s}_${c}" \
+      step "stage7.panel.${s}_${c}.${fe_hash}" specenh panel --feats-dir "${dumpdir}/feats/${s}_${c}" \
         --clean-feats-dir "${dumpdir}/feats/${s}" --frontends "${specs[@]}" --labels ${frontends} \
         --out "${expdir}/resynth/panel_${s}_${c}.png" --device "${device}"
     done

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from specenh.features.extract import extract_job, feature_config_from_file, merge_jobs
-
 
 def _run(args: argparse.Namespace) -> int:
+    # imported here: building the CLI parser must not import torch (every stage step starts a process)
+    from specenh.features.extract import extract_job, feature_config_from_file, merge_jobs
+
     cfg = feature_config_from_file(args.feature_config)
     if args.merge:
         merge_jobs(args.data_dir, args.out_dir, cfg, nj=args.nj)

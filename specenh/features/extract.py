@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from specenh.data.audio import load_audio
 from specenh.data.kaldi import c_sort_key, load_data_dir, read_kv, write_kv
 from specenh.features.io import FeatWriter, read_feats_scp
-from specenh.features.logmel import FeatureConfig, LogMelExtractor, num_frames
+from specenh.features.config import FeatureConfig
 from specenh.utils.config import load_yaml, save_config
 from specenh.utils.io import split_for_job
 
@@ -55,6 +54,10 @@ def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *
     Utterances are processed in length-sorted batches (one batched STFT each) and written in
     sorted utterance order, so the ark bytes do not depend on the batching.
     """
+    import torch  # here, not at the top: merging the jobs needs no torch (one process per stage step)
+
+    from specenh.features.logmel import LogMelExtractor
+
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     done = _done(out_dir, job)
     if done.exists() and not overwrite:
@@ -146,4 +149,4 @@ def check_features(out_dir: str | Path, cfg: FeatureConfig) -> None:
 
 
 __all__ = ["extract_job", "merge_jobs", "extract_features", "check_features", "feature_config_from_file",
-           "feature_config_from_mapping", "num_frames"]
+           "feature_config_from_mapping"]

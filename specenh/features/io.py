@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 import kaldiio
 import numpy as np
-import torch
 
 from specenh.data.kaldi import DataDirError, read_kv
+
+if TYPE_CHECKING:
+    import torch
 
 
 def read_feats_scp(scp: str | Path) -> Mapping[str, np.ndarray]:
@@ -34,6 +36,8 @@ def load_feat(feats: Mapping[str, np.ndarray], utt: str) -> np.ndarray:
 
 def pad_batch(mats: Sequence[np.ndarray | torch.Tensor], pad_value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """List of [T_i, D] -> (batch [B, D, T_max], lengths [B]) in NeMo's channel-first layout."""
+    import torch  # here: the scp/ark helpers of this module do not need torch
+
     lengths = torch.tensor([m.shape[0] for m in mats], dtype=torch.long)
     dim = mats[0].shape[1]
     out = torch.full((len(mats), dim, int(lengths.max())), pad_value, dtype=torch.float32)

@@ -289,15 +289,23 @@ class Generator(nn.Module):
         residual: add the condition to the summed to-spectrogram outputs (whose weights then start at
             zero), so the generator starts as the identity and learns a correction. Off in StyleGAN2 /
             NeMo's enhancer; useful when training time is short.
+        refine_blocks: extra blocks at full resolution (no upsampling), after the last upsampling one,
+            each with its own style, the condition averaged in and a to-spectrogram output like every
+            block. Without them the full-resolution condition reaches the output only through the last
+            block's 1x1 to-spectrogram convolution (it is averaged in *after* that block's 3x3
+            convolutions), so no non-linear processing sees the degraded input at full resolution.
+            0 in StyleGAN2 / NeMo's enhancer.
 
-    forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_blocks x [B, latent],
+    forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_styles x [B, latent],
     noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
     """
 
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
-                 n_blocks: int | None = None, channels: int = 1, residual: bool = False):
+                 n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0):
         super().__init__()
         self.residual = bool(residual)
+        if int(refine_blocks) < 0:
+            raise ValueError(f"refine_blocks must be >= 0, got {refine_blocks}")
         self.n_blocks = int(n_blocks) if n_blocks else max(1, int(math.log2(n_bands) - 1))
         self.factor = 2 ** (self.n_blocks - 1)
         self.n_bands = n_bands
@@ -310,10 +318,17 @@ class Generator(nn.Module):
         chans = [filt[0], *filt]
         self.blocks = nn.ModuleList(
             GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0) for i in range(self.n_blocks))
+        self.refine = nn.ModuleList(
+            GeneratorBlock(latent_dim, filt[-1], filt[-1], upsample=False) for _ in range(int(refine_blocks)))
         self.up = BlurUpsample()
         if self.residual:  # output = condition + correction, starting from the identity
-            for block in self.blocks:
+            for block in (*self.blocks, *self.refine):
                 nn.init.zeros_(block.to_spec.conv.weight)
+
+    @property
+    def n_styles(self) -> int:
+        """Style vectors the forward pass takes: one per block (upsampling and refinement)."""
+        return self.n_blocks + len(self.refine)
 
     def padded_size(self, t: int) -> int:
         """Frames after padding to a multiple of the upsampling factor."""
@@ -343,19 +358,23 @@ class Generator(nn.Module):
         x = self.initial.to(cond.dtype).expand(b, -1, -1, t_pad // self.factor)
         x = (x + c0) * (m0 * 0.5)
         x = act_mask(self.initial_conv(x, self.initial_bias), m0 * SQRT2)
+        if noise_mode not in ("random", "zero"):
+            raise ValueError(f"noise_mode must be 'random' or 'zero', got {noise_mode!r}")
+        # (block, condition, mask, upsample the running spectrogram first); refinement: full resolution
+        plan = [(blk, c, m, i > 0) for i, (blk, (c, m)) in enumerate(zip(self.blocks, conds))]
+        plan += [(blk, *conds[-1], False) for blk in self.refine]
         spec = None
-        for i, (block, (c, m)) in enumerate(zip(self.blocks, conds)):
+        for i, (block, c, m, up) in enumerate(plan):
             hh, ww = c.shape[-2:]
-            if noise_mode == "random":
-                noise = tuple(torch.randn(b, 1, hh, ww, device=c.device, dtype=c.dtype) for _ in range(2))
-            elif noise_mode == "zero":
-                noise = (None, None)
-            else:
-                raise ValueError(f"noise_mode must be 'random' or 'zero', got {noise_mode!r}")
+            noise = (None, None) if noise_mode == "zero" else tuple(
+                torch.randn(b, 1, hh, ww, device=c.device, dtype=c.dtype) for _ in range(2))
             x = block(x, ws[i], m, noise)
             x = mix_condition(x, c, m * 0.5)
             s = block.to_spec(x, ws[i])
-            spec = s * m if spec is None else (self.up(spec) + s) * m
+            if spec is None:
+                spec = s * m
+            else:
+                spec = ((self.up(spec) if up else spec) + s) * m
         if self.residual:
             spec = spec + cond
         return spec[:, :, :h, :t]
@@ -437,6 +456,7 @@ DEFAULTS: dict[str, Any] = {
     "mapping_lr_mul": 0.1,
     "truncate_in_training": False,
     "residual": False,       # output = degraded input + generated correction (starts as the identity)
+    "refine_blocks": 0,      # extra full-resolution blocks after the last upsampling one (see Generator)
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -466,7 +486,8 @@ class StyleGANEnhancer(FrontEnd):
         self.mapping = MappingNetwork(int(cfg["latent_dim"]), int(cfg["style_depth"]),
                                       lr_mul=float(cfg["mapping_lr_mul"]), w_avg_beta=float(cfg["w_avg_beta"]))
         self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
-                                   int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]))
+                                   int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]),
+                                   refine_blocks=int(cfg["refine_blocks"]))
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
@@ -489,7 +510,7 @@ class StyleGANEnhancer(FrontEnd):
 
     @property
     def n_styles(self) -> int:
-        return self.generator.n_blocks
+        return self.generator.n_styles
 
     # ------------------------------------------------------------------ normalisation
     def normalise(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
