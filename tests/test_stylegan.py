@@ -161,9 +161,13 @@ def _randomise(fe: StyleGANEnhancer) -> StyleGANEnhancer:
                                               (torch.float32, 1e-4, 2)])
 def test_generator_batch_consistency(dtype, atol, refine):
     torch.manual_seed(0)
-    fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine)
+    fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine,
+                          refine_channels=6 if refine else None)
     fe = _randomise(fe).to(dtype).eval()
     assert fe.n_styles == 5 + refine and len(fe.generator.refine) == refine
+    if refine:  # time-dilated full-resolution blocks: 1, 2 then 4, 8 frames
+        assert [blk.conv2.conv.dilation for blk in fe.generator.refine] == [(1, 2), (1, 8)]
+        assert fe.generator.refine[-1].conv1.conv.weight.shape[:2] == (6, 6)
     lens = torch.tensor([53, 100, 17, 1, 64])
     x = (torch.randn(5, 80, 100) * 3 - 9).to(dtype)
     yb, yl = fe.enhance(x, lens)

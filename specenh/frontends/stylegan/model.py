@@ -185,13 +185,16 @@ class ModulatedConv2d(nn.Module):
     inference) style and demodulation are folded into the weight: a plain convolution.
 
     x [B, Cin, H, W], w [B, latent] or [1, latent], bias [Cout] or None -> [B, Cout, H, W].
+    ``dilation``: in time (W) only; the output keeps the input's size.
     """
 
-    def __init__(self, latent_dim: int, cin: int, cout: int, kernel: int, demodulate: bool = True):
+    def __init__(self, latent_dim: int, cin: int, cout: int, kernel: int, demodulate: bool = True,
+                 dilation: int = 1):
         super().__init__()
         self.affine = EqualLinear(latent_dim, cin, bias_init=1.0, equalised=False)
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel) / math.sqrt(cin * kernel * kernel))
-        self.pad, self.demodulate = kernel // 2, demodulate
+        self.pad, self.demodulate = (kernel // 2, kernel // 2 * int(dilation)), demodulate
+        self.dilation = (1, int(dilation))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         s = self.affine(w)  # [B or 1, Cin]
@@ -206,8 +209,9 @@ class ModulatedConv2d(nn.Module):
             weight = weight * s[0][None, :, None, None]
             if d is not None:
                 weight = weight * d[0][:, None, None, None]
-            return F.conv2d(x, weight.to(x.dtype), b, padding=self.pad)
-        out = F.conv2d(x * s[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.pad)
+            return F.conv2d(x, weight.to(x.dtype), b, padding=self.pad, dilation=self.dilation)
+        out = F.conv2d(x * s[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.pad,
+                       dilation=self.dilation)
         if d is not None:
             out = out * d[:, :, None, None].to(out.dtype)
         return out if b is None else out + b.view(1, -1, 1, 1)
@@ -217,9 +221,9 @@ class StyledConv(nn.Module):
     """Modulated 3x3 conv + per-pixel noise (per-channel strength, initially 0) + bias + leaky ReLU,
     times ``gain_mask`` (the length mask times the activation gain sqrt(2))."""
 
-    def __init__(self, latent_dim: int, cin: int, cout: int):
+    def __init__(self, latent_dim: int, cin: int, cout: int, dilation: int = 1):
         super().__init__()
-        self.conv = ModulatedConv2d(latent_dim, cin, cout, 3)
+        self.conv = ModulatedConv2d(latent_dim, cin, cout, 3, dilation=dilation)
         self.noise_strength = nn.Parameter(torch.zeros(cout))
         self.bias = nn.Parameter(torch.zeros(cout))
 
@@ -251,13 +255,14 @@ class ToSpectrogram(nn.Module):
 
 
 class GeneratorBlock(nn.Module):
-    """(x2 blur upsampling) -> styled conv -> styled conv, masked after each step; plus to-spectrogram."""
+    """(x2 blur upsampling) -> styled conv -> styled conv, masked after each step; plus to-spectrogram.
+    ``dilations``: time dilations of the two convs ((1, 1) in the upsampling blocks)."""
 
-    def __init__(self, latent_dim: int, cin: int, cout: int, upsample: bool):
+    def __init__(self, latent_dim: int, cin: int, cout: int, upsample: bool, dilations: tuple[int, int] = (1, 1)):
         super().__init__()
         self.up = BlurUpsample() if upsample else None
-        self.conv1 = StyledConv(latent_dim, cin, cout)
-        self.conv2 = StyledConv(latent_dim, cout, cout)
+        self.conv1 = StyledConv(latent_dim, cin, cout, dilation=dilations[0])
+        self.conv2 = StyledConv(latent_dim, cout, cout, dilation=dilations[1])
         self.to_spec = ToSpectrogram(latent_dim, cout)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
@@ -294,14 +299,17 @@ class Generator(nn.Module):
             block. Without them the full-resolution condition reaches the output only through the last
             block's 1x1 to-spectrogram convolution (it is averaged in *after* that block's 3x3
             convolutions), so no non-linear processing sees the degraded input at full resolution.
-            0 in StyleGAN2 / NeMo's enhancer.
+            Refinement block j dilates its two convolutions in time by 4^j and 2 * 4^j (1, 2, 4, 8, ...
+            frames), for context along time at full resolution. 0 in StyleGAN2 / NeMo's enhancer.
+        refine_channels: channels of the refinement blocks (None: those of the last upsampling block).
 
     forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_styles x [B, latent],
     noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
     """
 
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
-                 n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0):
+                 n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0,
+                 refine_channels: int | None = None):
         super().__init__()
         self.residual = bool(residual)
         if int(refine_blocks) < 0:
@@ -318,8 +326,10 @@ class Generator(nn.Module):
         chans = [filt[0], *filt]
         self.blocks = nn.ModuleList(
             GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0) for i in range(self.n_blocks))
+        rc = int(refine_channels) if refine_channels else filt[-1]
         self.refine = nn.ModuleList(
-            GeneratorBlock(latent_dim, filt[-1], filt[-1], upsample=False) for _ in range(int(refine_blocks)))
+            GeneratorBlock(latent_dim, filt[-1] if j == 0 else rc, rc, upsample=False, dilations=(4 ** j, 2 * 4 ** j))
+            for j in range(int(refine_blocks)))
         self.up = BlurUpsample()
         if self.residual:  # output = condition + correction, starting from the identity
             for block in (*self.blocks, *self.refine):
@@ -457,6 +467,7 @@ DEFAULTS: dict[str, Any] = {
     "truncate_in_training": False,
     "residual": False,       # output = degraded input + generated correction (starts as the identity)
     "refine_blocks": 0,      # extra full-resolution blocks after the last upsampling one (see Generator)
+    "refine_channels": None,  # their channels (None: the last upsampling block's)
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -487,7 +498,7 @@ class StyleGANEnhancer(FrontEnd):
                                       lr_mul=float(cfg["mapping_lr_mul"]), w_avg_beta=float(cfg["w_avg_beta"]))
         self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
                                    int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]),
-                                   refine_blocks=int(cfg["refine_blocks"]))
+                                   refine_blocks=int(cfg["refine_blocks"]), refine_channels=cfg["refine_channels"])
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
