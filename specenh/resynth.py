@@ -184,6 +184,7 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
         fes[k] = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
         names[k] = str(f) if not isinstance(f, FrontEnd) else fes[k].name
     any_logmel = any(fe.domain == "logmel" for fe in fes.values())
+    any_wave = any(fe.domain == "wave" for fe in fes.values())
     denoiser = DeGLIDenoiser.load(degli_model) if degli_model else None
     refiner = MelRefiner.load(refiner_model) if refiner_model else None
     n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
@@ -234,7 +235,18 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
         with torch.inference_mode():
             cfeats, cframes = extractor(cw[:, 0].to(device), cl.to(device))
         refs: dict[str, list[np.ndarray]] = {"input": noisy}
-        x = lens = None
+        x = lens = nw = nl = None
+        if any_wave:
+            nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
+        deg = None  # the panel utterance's degraded log-mel [D, T], shared by every front-end's panel
+        if panel_utt in batch:
+            if feats is not None:
+                deg = load_feat(feats, panel_utt).T
+            else:
+                with torch.inference_mode():
+                    nt = torch.from_numpy(noisy[batch.index(panel_utt)])[None]
+                    df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
+                deg = df[0, :, : int(dfl[0])].numpy()
         if any_logmel:
             x, lens = pad_batch([load_feat(feats, u) for u in batch])
             refs["input_resynth"] = vocode(x, lens)
@@ -246,7 +258,6 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
             fe, out_dir = fes[k], out_dirs[k]
             t0 = time.perf_counter()
             if fe.domain == "wave":
-                nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
                 ew, ewl = fe.enhance(nw[:, 0].to(device), nl.to(device))
                 enhanced = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
                 with torch.inference_mode():
@@ -268,12 +279,6 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                         write_wav(out_dir / "wav" / f"{u}.input_resynth.wav", refs["input_resynth"][i], sr)
                 if u == panel_utt:
                     nf = int(cframes[i])
-                    deg = load_feat(feats, u).T if feats is not None else None
-                    if deg is None:
-                        with torch.inference_mode():
-                            nt = torch.from_numpy(noisy[i])[None]
-                            df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
-                        deg = df[0, :, : int(dfl[0])].numpy()
                     panel = [("clean (reference)", cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", deg),
                              (f"enhanced: {names[k]}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
                               efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
@@ -301,15 +306,16 @@ def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, u
     write_metrics_csv(out_dir / "metrics.csv", order["enhanced"])
     for s in systems:
         write_metrics_csv(out_dir / f"metrics_{s}.csv", order[s])
+    metrics = {s: summarize(order[s].values()) for s in order}
     summary: dict[str, Any] = {
         "set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": fe_name, "domain": fe.domain,
         "vocoder": vocoder if fe.domain == "logmel" else None,
         "num_utts": len(utts), "audio_s": audio_s,
         "reference": reference,
         "gain_found": gain_found,
-        "metrics": {s: summarize(order[s].values()) for s in order},
+        "metrics": metrics,
         "delta_vs_input": paired_delta(order["enhanced"], order["input"]),
-        "pesq_missing": {s: summarize(order[s].values())["pesq"]["missing"] for s in order},
+        "pesq_missing": {s: metrics[s]["pesq"]["missing"] for s in order},
         "enhance_xrt": audio_s / max(t_enh, 1e-9),
         "vocoder_xrt": vocoder_xrt if fe.domain == "logmel" else None,
         "higher_is_better": {k: k != "lsd" for k in METRICS},
