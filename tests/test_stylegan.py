@@ -157,17 +157,21 @@ def _randomise(fe: StyleGANEnhancer) -> StyleGANEnhancer:
     return fe
 
 
-@pytest.mark.parametrize("dtype,atol,refine", [(torch.float64, 1e-5, 0), (torch.float32, 1e-4, 0),
-                                              (torch.float32, 1e-4, 2)])
-def test_generator_batch_consistency(dtype, atol, refine):
+@pytest.mark.parametrize("dtype,atol,refine,enc", [(torch.float64, 1e-5, 0, 0), (torch.float32, 1e-4, 0, 0),
+                                                  (torch.float32, 1e-4, 2, 0), (torch.float64, 1e-5, 1, 5)])
+def test_generator_batch_consistency(dtype, atol, refine, enc):
     torch.manual_seed(0)
     fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine,
-                          refine_channels=6 if refine else None)
+                          refine_channels=6 if refine else None, cond_channels=enc, cond_layers=3)
     fe = _randomise(fe).to(dtype).eval()
+    if enc:  # condition encoder: dilations 1, 2, 4 in time; one projection per block to its channels
+        assert [c.dilation for c in fe.generator.encoder.convs] == [(1, 1), (1, 2), (1, 4)]
+        assert [p.weight.shape[:2] for p in fe.generator.cond_proj] == [
+            (blk.conv2.conv.weight.shape[0], enc) for blk in (*fe.generator.blocks, *fe.generator.refine)]
     assert fe.n_styles == 5 + refine and len(fe.generator.refine) == refine
     if refine:  # time-dilated full-resolution blocks: 1, 2 then 4, 8 frames
-        assert [blk.conv2.conv.dilation for blk in fe.generator.refine] == [(1, 2), (1, 8)]
-        assert fe.generator.refine[-1].conv1.conv.weight.shape[:2] == (6, 6)
+        assert [blk.conv2.conv.dilation for blk in fe.generator.refine] == [(1, 2), (1, 8)][:refine]
+        assert fe.generator.refine[-1].conv2.conv.weight.shape[:2] == (6, 6)
     lens = torch.tensor([53, 100, 17, 1, 64])
     x = (torch.randn(5, 80, 100) * 3 - 9).to(dtype)
     yb, yl = fe.enhance(x, lens)
@@ -198,9 +202,9 @@ def test_generator_shapes_any_length():
     assert fe64.enhance(torch.randn(1, 100, 21), torch.tensor([21]))[0].shape == (1, 100, 21)
 
 
-@pytest.mark.parametrize("refine", [0, 1])
-def test_residual_generator_starts_as_identity(refine):
-    fe = StyleGANEnhancer(**TINY, residual=True, refine_blocks=refine).eval()
+@pytest.mark.parametrize("refine,enc", [(0, 0), (1, 0), (1, 4)])
+def test_residual_generator_starts_as_identity(refine, enc):
+    fe = StyleGANEnhancer(**TINY, residual=True, refine_blocks=refine, cond_channels=enc).eval()
     x = torch.randn(2, 80, 37) * 3 - 9
     lens = torch.tensor([37, 21])
     y, _ = fe.enhance(x, lens)
@@ -212,11 +216,13 @@ def test_residual_generator_starts_as_identity(refine):
     assert fe.generator.blocks[-1].to_spec.conv.weight.grad.abs().sum() > 0
     if refine:
         assert fe.generator.refine[-1].to_spec.conv.weight.grad.abs().sum() > 0
+    if enc:  # the encoder gets gradients only through the to-spectrogram weights: none at step 0
+        assert fe.generator.encoder.inp.weight.grad.abs().sum() == 0
 
 
 def test_training_mode_is_stochastic_and_all_parameters_get_gradients():
     torch.manual_seed(0)
-    fe = StyleGANEnhancer(**TINY, refine_blocks=1).train()
+    fe = StyleGANEnhancer(**TINY, refine_blocks=1, cond_channels=3).train()
     x = torch.randn(3, 80, 40) - 8
     lens = torch.tensor([40, 33, 20])
     y1, _ = fe(x, lens)
@@ -240,6 +246,8 @@ def test_default_size_and_registry():
         StyleGANEnhancer(capacityy=3)
     with pytest.raises(ValueError, match="refine_blocks"):
         StyleGANEnhancer(**TINY, refine_blocks=-1)
+    with pytest.raises(ValueError, match="cond_channels"):
+        StyleGANEnhancer(**TINY, cond_channels=-2)
 
 
 def test_checkpoint_roundtrip_and_inference_options(tmp_path):

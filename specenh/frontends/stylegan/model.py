@@ -276,6 +276,35 @@ class GeneratorBlock(nn.Module):
         return self.conv2(x, w, noise[1], gm)
 
 
+class ConditionEncoder(nn.Module):
+    """Plain (unmodulated) convolutions over the degraded spectrogram at full resolution: a 3x3 conv
+    1 -> C, then 3x3 convs C -> C dilated in time by 1, 2, 4, 8, ... (``layers`` of them), leaky ReLU
+    and the length mask after each. Its features replace the one-channel condition that the generator
+    averages in after every block (pooled to the block's resolution like the condition, then a 1x1
+    projection to the block's channels), so non-linear processing of the degraded input reaches every
+    block, the full-resolution ones included.
+
+    x [B, 1, H, T] (masked), mask [B, 1, 1, T] -> [B, C, H, T] (zero past the mask).
+    """
+
+    def __init__(self, channels: int, layers: int = 4):
+        super().__init__()
+        self.inp = Conv2d(1, channels, 3)
+        self.convs = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=(1, 2 ** j), dilation=(1, 2 ** j))
+                                   for j in range(int(layers)))
+        for c in self.convs:  # N(0, 1/fan_in) like Conv2d: unit variance with the sqrt(2) gain
+            nn.init.normal_(c.weight, std=1.0 / math.sqrt(channels * 9))
+            nn.init.zeros_(c.bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        gm = mask * SQRT2
+        h = act_mask(self.inp(x), gm)
+        for c in self.convs:
+            h = act_mask(F.conv2d(h, c.weight.to(h.dtype), c.bias.to(h.dtype), padding=c.padding,
+                                  dilation=c.dilation), gm)
+        return h
+
+
 def generator_filters(n_blocks: int, capacity: int, fmap_max: int) -> list[int]:
     """Channel counts from the coarsest to the finest block: capacity * 2^(i+1), capped, reversed."""
     return [min(fmap_max, capacity * 2 ** (i + 1)) for i in range(n_blocks)][::-1]
@@ -302,6 +331,11 @@ class Generator(nn.Module):
             Refinement block j dilates its two convolutions in time by 4^j and 2 * 4^j (1, 2, 4, 8, ...
             frames), for context along time at full resolution. 0 in StyleGAN2 / NeMo's enhancer.
         refine_channels: channels of the refinement blocks (None: those of the last upsampling block).
+        cond_channels: 0 (StyleGAN2 / NeMo's enhancer): the one-channel condition is averaged into the
+            feature maps, ``h <- (h + resize(cond)) / 2``. > 0: a :class:`ConditionEncoder` with that
+            many channels processes the condition first and ``h <- (h + P_k(resize(E(cond)))) / 2`` with
+            a 1x1 projection P_k per block.
+        cond_layers: dilated convolutions of the condition encoder (time dilations 1, 2, 4, ...).
 
     forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_styles x [B, latent],
     noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
@@ -309,9 +343,11 @@ class Generator(nn.Module):
 
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
                  n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0,
-                 refine_channels: int | None = None):
+                 refine_channels: int | None = None, cond_channels: int = 0, cond_layers: int = 4):
         super().__init__()
         self.residual = bool(residual)
+        if int(cond_channels) < 0 or int(cond_layers) < 0:
+            raise ValueError(f"cond_channels and cond_layers must be >= 0, got {cond_channels}, {cond_layers}")
         if int(refine_blocks) < 0:
             raise ValueError(f"refine_blocks must be >= 0, got {refine_blocks}")
         self.n_blocks = int(n_blocks) if n_blocks else max(1, int(math.log2(n_bands) - 1))
@@ -330,6 +366,11 @@ class Generator(nn.Module):
         self.refine = nn.ModuleList(
             GeneratorBlock(latent_dim, filt[-1] if j == 0 else rc, rc, upsample=False, dilations=(4 ** j, 2 * 4 ** j))
             for j in range(int(refine_blocks)))
+        self.encoder = ConditionEncoder(int(cond_channels), int(cond_layers)) if int(cond_channels) else None
+        self.cond_proj = None
+        if self.encoder is not None:
+            self.cond_proj = nn.ModuleList(Conv2d(int(cond_channels), blk.conv2.conv.weight.shape[0], 1)
+                                           for blk in (*self.blocks, *self.refine))
         self.up = BlurUpsample()
         if self.residual:  # output = condition + correction, starting from the identity
             for block in (*self.blocks, *self.refine):
@@ -364,6 +405,10 @@ class Generator(nn.Module):
         if t_pad != t or h_full != h:
             cond = F.pad(cond, (0, t_pad - t, 0, h_full - h))
         conds = self.conditions(cond, lengths)
+        feats = None
+        if self.encoder is not None:  # pooled encoder features per block, coarsest first
+            feats = [f for f, _ in self.conditions(self.encoder(cond, conds[-1][1]), lengths)]
+            feats += [feats[-1]] * len(self.refine)
         c0, m0 = conds[0]
         x = self.initial.to(cond.dtype).expand(b, -1, -1, t_pad // self.factor)
         x = (x + c0) * (m0 * 0.5)
@@ -379,6 +424,8 @@ class Generator(nn.Module):
             noise = (None, None) if noise_mode == "zero" else tuple(
                 torch.randn(b, 1, hh, ww, device=c.device, dtype=c.dtype) for _ in range(2))
             x = block(x, ws[i], m, noise)
+            if feats is not None:
+                c = self.cond_proj[i](feats[i])
             x = mix_condition(x, c, m * 0.5)
             s = block.to_spec(x, ws[i])
             if spec is None:
@@ -468,6 +515,8 @@ DEFAULTS: dict[str, Any] = {
     "residual": False,       # output = degraded input + generated correction (starts as the identity)
     "refine_blocks": 0,      # extra full-resolution blocks after the last upsampling one (see Generator)
     "refine_channels": None,  # their channels (None: the last upsampling block's)
+    "cond_channels": 0,      # > 0: a convolutional condition encoder of that width feeds every block
+    "cond_layers": 4,        # its time-dilated convolutions (dilations 1, 2, 4, 8)
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -498,7 +547,8 @@ class StyleGANEnhancer(FrontEnd):
                                       lr_mul=float(cfg["mapping_lr_mul"]), w_avg_beta=float(cfg["w_avg_beta"]))
         self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
                                    int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]),
-                                   refine_blocks=int(cfg["refine_blocks"]), refine_channels=cfg["refine_channels"])
+                                   refine_blocks=int(cfg["refine_blocks"]), refine_channels=cfg["refine_channels"],
+                                   cond_channels=int(cfg["cond_channels"]), cond_layers=int(cfg["cond_layers"]))
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
