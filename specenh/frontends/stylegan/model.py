@@ -89,20 +89,21 @@ class EqualLinear(nn.Module):
 
 class Conv2d(nn.Module):
     """Plain 2-D convolution, weights ~ N(0, 1/fan_in) (with the sqrt(2) gain of the activations this
-    keeps unit variance), zero padding k//2, optional stride."""
+    keeps unit variance), zero padding k//2, optional stride and time (W) dilation (size kept)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, stride: int = 1):
+    def __init__(self, cin: int, cout: int, kernel: int, bias: bool = True, stride: int = 1, dilation: int = 1):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel) / math.sqrt(cin * kernel * kernel))
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-        self.stride, self.pad = stride, kernel // 2
+        self.stride, self.pad = stride, (kernel // 2, kernel // 2 * int(dilation))
+        self.dilation = (1, int(dilation))
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """x [B, Cin, H, W], optional extra bias [Cout] -> [B, Cout, H', W'] (same size for stride 1,
         ceil(size/2) for stride 2)."""
         b = self.bias if bias is None else (bias if self.bias is None else self.bias + bias)
         return F.conv2d(x, self.weight.to(x.dtype), None if b is None else b.to(x.dtype),
-                        stride=self.stride, padding=self.pad)
+                        stride=self.stride, padding=self.pad, dilation=self.dilation)
 
 
 def _blur_kernel(taps: Sequence[float]) -> torch.Tensor:
@@ -290,18 +291,13 @@ class ConditionEncoder(nn.Module):
     def __init__(self, channels: int, layers: int = 4):
         super().__init__()
         self.inp = Conv2d(1, channels, 3)
-        self.convs = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=(1, 2 ** j), dilation=(1, 2 ** j))
-                                   for j in range(int(layers)))
-        for c in self.convs:  # N(0, 1/fan_in) like Conv2d: unit variance with the sqrt(2) gain
-            nn.init.normal_(c.weight, std=1.0 / math.sqrt(channels * 9))
-            nn.init.zeros_(c.bias)
+        self.convs = nn.ModuleList(Conv2d(channels, channels, 3, dilation=2 ** j) for j in range(int(layers)))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         gm = mask * SQRT2
         h = act_mask(self.inp(x), gm)
         for c in self.convs:
-            h = act_mask(F.conv2d(h, c.weight.to(h.dtype), c.bias.to(h.dtype), padding=c.padding,
-                                  dilation=c.dilation), gm)
+            h = act_mask(c(h), gm)
         return h
 
 
