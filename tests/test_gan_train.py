@@ -102,8 +102,9 @@ def test_train_paired_asr_cx_and_resume(feats_root, tiny_nemo, tmp_path):
     assert info["steps"] == 3
     m = info["metrics"]
     for k in ("train/d_loss", "train/g_adv", "train/cx", "train/fm", "train/consistency", "val/l1_enhanced",
-              "val/cx_enhanced"):
+              "val/cx_enhanced", "val/fm_enhanced", "val/fm_input"):
         assert k in m and np.isfinite(m[k]), k
+    assert m["val/fm_input"] > 0  # the degraded input's ASR features differ from the clean ones
     assert m["train/cx"] > 0
     assert list((exp / "tb").rglob("events.out.tfevents.*")), "TensorBoard events written"
     _check_model(out, feats_root)
@@ -208,3 +209,39 @@ def test_consistency_target(feats_root, tmp_path):
     train_frontend("stylegan", cfg, _data(feats_root, None), tmp_path / "exp")
     m = json.loads((tmp_path / "exp" / "train_info.json").read_text())["metrics"]
     assert np.isfinite(m["train/consistency"]) and m["train/consistency"] > 0
+
+
+def test_condition_weights_repeat_matching_pairs():
+    from specenh.train.gan import weight_conditions
+
+    deg = [Path("f/train_noise_5db"), Path("f/train_holes30"), Path("f/train")]
+    clean = [Path("f/train")] * 3
+    d, c = weight_conditions(deg, clean, {"noise_*": 3, "*": 2})  # first matching pattern wins
+    assert [p.name for p in d] == ["train_noise_5db"] * 3 + ["train_holes30"] * 2 + ["train"] * 2
+    assert len(c) == len(d) and all(p.name == "train" for p in c)
+    d, _ = weight_conditions(deg, clean, {"holes30": 0})  # a condition can be left out
+    assert [p.name for p in d] == ["train_noise_5db", "train"]
+    assert weight_conditions(deg, clean, {})[0] == deg
+    with pytest.raises(ValueError, match="integer"):
+        weight_conditions(deg, clean, {"noise_*": 1.5})
+    with pytest.raises(ValueError, match="integer"):
+        weight_conditions(deg, clean, {"noise_*": None})  # e.g. "{noise_*:3}" parses as a key with no value
+    with pytest.raises(ValueError, match="leave no"):
+        weight_conditions(deg, clean, {"*": 0})
+
+
+def test_restrict_conditions_keeps_pairs_aligned():
+    from specenh.train.gan import restrict_conditions
+
+    f = Path("dump/feats")
+    data = FrontendData(train_feats=[f / "train_noise_5db", f / "train_holes30", f / "train_noise_0db"],
+                        train_clean_feats=[f / "train"] * 3,
+                        valid_feats=[f / "dev_noise_5db", f / "dev_holes30"], valid_clean_feats=[f / "dev"] * 2)
+    out = restrict_conditions(data, ["noise_*"])
+    assert [p.name for p in out.train_feats] == ["train_noise_5db", "train_noise_0db"]
+    assert [p.name for p in out.train_clean_feats] == ["train", "train"]
+    assert [p.name for p in out.valid_feats] == ["dev_noise_5db"] and len(out.valid_clean_feats) == 1
+    assert restrict_conditions(data, "*").train_feats == data.train_feats
+    assert restrict_conditions(data, ["train_holes30"]).valid_feats == []  # whole names match too
+    with pytest.raises(ValueError, match="matches conditions"):
+        restrict_conditions(data, ["reverb"])

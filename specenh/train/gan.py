@@ -23,6 +23,7 @@ tensorboard is installed), ``logs/`` (CSV scalars), ``train_info.json``, ``confi
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -45,6 +46,7 @@ LOG_LINE_EVERY = 50  # steps between log lines when stderr is not a terminal
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
+    "conditions": ["*"],             # fnmatch patterns on the condition dirs (<set>_<cond>) to train and validate on
     "model": dict(MODEL_DEFAULTS),
     "disc": {"capacity": 16, "fmap_max": 192, "n_blocks": None},
     "loss": {
@@ -74,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_max_frames": 4096,    # padded frames per batch
         "max_utts": None,            # per training condition (None: all)
         "include_clean": False,      # add clean -> clean pairs (teaches the enhancer to leave clean input alone)
+        "condition_weights": {},     # {fnmatch pattern on <set>_<cond> (or <cond>): integer k}: a matching
+                                     # condition's pairs are drawn k times as often (first match; default 1)
         "lr_g": 2.0e-4,
         "lr_d": 2.0e-4,
         "betas": [0.5, 0.9],
@@ -113,6 +117,48 @@ def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if out["loss"]["cx_source"] not in ("asr", "mel", "none"):
         raise ValueError(f"loss.cx_source must be asr, mel or none, got {out['loss']['cx_source']!r}")
     return out
+
+
+def weight_conditions(deg: list[Path], clean: list[Path], weights: dict[str, int]
+                      ) -> tuple[list[Path], list[Path]]:
+    """Repeat each (degraded dir, clean dir) pair k times, k from the first pattern of ``weights``
+    matching the degraded dir's name (``<set>_<cond>``, fnmatch, or ``*_<pattern>``); 1 if none does.
+    A repeated dir's items get their own crops (the dataset seeds crops per item)."""
+    from specenh.train.supervised import select_conditions
+
+    reps = [1] * len(deg)
+    for pattern, k in reversed(list(weights.items())):  # reversed: the first matching pattern wins
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"train.condition_weights[{pattern!r}] must be an integer >= 0, got {k!r}")
+        for i in select_conditions(deg, [pattern]):
+            reps[i] = int(k)
+    if not any(reps):
+        raise ValueError(f"train.condition_weights {weights} leave no training condition")
+    out = [(d, c) for d, c, r in zip(deg, clean, reps) for _ in range(r)]
+    return [d for d, _ in out], [c for _, c in out]
+
+
+def restrict_conditions(data: FrontendData, patterns: list[str] | str) -> FrontendData:
+    """``data`` with only the training / validation condition dirs matching ``patterns`` (the clean
+    dirs paired with them follow). No matching training dir is an error; no matching validation dir
+    leaves validation empty."""
+    from specenh.train.supervised import select_conditions
+
+    patterns = patterns.split() if isinstance(patterns, str) else list(patterns)
+    tr = select_conditions(data.train_feats, patterns)
+    if not tr:
+        raise ValueError(f"stylegan: none of the training conditions {[Path(p).name for p in data.train_feats]} "
+                         f"matches conditions={patterns}")
+    va = select_conditions(data.valid_feats, patterns)
+    log.info("stylegan: training on %s", [Path(data.train_feats[i]).name for i in tr])
+    pick = lambda xs, idx: [xs[i] for i in idx] if xs else xs  # noqa: E731
+    return dataclasses.replace(
+        data, train_feats=pick(data.train_feats, tr), train_clean_feats=pick(data.train_clean_feats, tr),
+        valid_feats=pick(data.valid_feats, va), valid_clean_feats=pick(data.valid_clean_feats, va),
+        train_data_dirs=pick(data.train_data_dirs, tr) if len(data.train_data_dirs) == len(data.train_feats)
+        else data.train_data_dirs,
+        valid_data_dirs=pick(data.valid_data_dirs, va) if len(data.valid_data_dirs) == len(data.valid_feats)
+        else data.valid_data_dirs)
 
 
 def needs_asr(cfg: dict[str, Any]) -> bool:
@@ -167,6 +213,7 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                 for c in dict.fromkeys(str(p) for p in data.train_clean_feats):
                     deg.append(Path(c))
                     clean.append(Path(c))
+            deg, clean = weight_conditions(deg, clean, tc["condition_weights"] or {})
             ds = PairedFeatDataset(deg, clean, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
                                    seed=seed, max_utts=tc["max_utts"])
             # a random order first, so that equal lengths (most crops) are bucketed across conditions and
@@ -247,9 +294,15 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                     gen = self.features(fake_n, xl, "asr")
                     with torch.no_grad():
                         tgt = self.features(y_n, yl, "asr")
-                fm = sum(masked_l1(g[..., : t.shape[-1]].float(), t[..., : g.shape[-1]].float(), torch.minimum(gl, tl))
-                         for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
+                fm = self.fm(gen, tgt)
             return cx, fm
+
+        @staticmethod
+        def fm(gen, tgt) -> torch.Tensor:
+            """Feature-matching L1 between two lists of (features [B, C, N], lengths [B]), over the frames
+            valid in both, averaged over the layers."""
+            return sum(masked_l1(g[..., : t.shape[-1]].float(), t[..., : g.shape[-1]].float(), torch.minimum(gl, tl))
+                       for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
 
         def consistency_reference(self, x_n: torch.Tensor, y_n: torch.Tensor) -> torch.Tensor:
             """What the output's coarse bands must stay close to: the degraded input (the paper) or, with
@@ -344,10 +397,18 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                     "val/consistency": consistency_loss(self.consistency_reference(x_n, y_n), out_n, xl,
                                                         int(self.lc["consistency_bins"]))}
             src = self.lc["cx_source"]
+            feats = {}  # (source, which) -> feature sets, each computed once
+            def get(source: str, which: str):
+                if (source, which) not in feats:
+                    spec, ln = {"clean": (y_n, yl), "enhanced": (out_n, xl), "input": (x_n, xl)}[which]
+                    feats[source, which] = self.features(spec, ln, source)
+                return feats[source, which]
             if src == "mel" or (src == "asr" and self.asr is not None):
-                tgt = self.features(y_n, yl, src)
-                logs["val/cx_enhanced"] = self.cx(self.features(out_n, xl, src), tgt, None)
-                logs["val/cx_input"] = self.cx(self.features(x_n, xl, src), tgt, None)
+                logs["val/cx_enhanced"] = self.cx(get(src, "enhanced"), get(src, "clean"), None)
+                logs["val/cx_input"] = self.cx(get(src, "input"), get(src, "clean"), None)
+            if self.asr is not None:  # the frozen ASR's view (validation is always paired): feature-matching L1
+                for which in ("enhanced", "input"):
+                    logs[f"val/fm_{which}"] = self.fm(get("asr", which), get("asr", "clean"))
             self.log_dict({k: v.float() for k, v in logs.items()}, batch_size=b, sync_dist=True,
                           prog_bar=False)
             for k, v in logs.items():
@@ -426,7 +487,7 @@ def _loggers(exp_dir: Path) -> list:
 
 
 # ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
-ABLATION_NAMES = ("stylegan_consin", "stylegan_nocx", "stylegan_melcx", "stylegan_unpaired")
+ABLATION_NAMES = ("stylegan_consin", "stylegan_nocx", "stylegan_melcx", "stylegan_unpaired", "stylegan_multi")
 
 
 @register_trainer("stylegan")
@@ -443,6 +504,7 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
                            or cfg["loss"]["consistency_target"] == "clean"):
         log.warning("unpaired mode: feature matching, L1 to clean and consistency to clean need aligned pairs; "
                     "they are off (consistency is to the input)")
+    data = restrict_conditions(data, cfg["conditions"])
     save_config(cfg, exp_dir / "config.yaml")
     torch.set_num_threads(int(tc["num_threads"]))
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
