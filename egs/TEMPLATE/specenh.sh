@@ -85,7 +85,7 @@ ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
 # "all": the full comparison; "ablations": the reference enhancer's ablations (configs in conf/frontend)
 frontends=$(for f in ${frontends}; do case ${f} in
   all) echo identity oracle stylegan mask inpaint bwe resample specsub wiener ;;
-  ablations) echo stylegan stylegan_psi0.5 stylegan_psi1.0 stylegan_consin stylegan_nocx stylegan_melcx stylegan_unpaired ;;
+  ablations) echo stylegan stylegan_psi0.5 stylegan_psi1.0 stylegan_consin stylegan_nocx stylegan_melcx stylegan_unpaired stylegan_multi ;;
   *) echo "${f}" ;; esac; done | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 # DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
 # (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
