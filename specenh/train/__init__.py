@@ -10,10 +10,11 @@ calls the registered function. ``model.pt`` must be loadable with :func:`specenh
 """
 from __future__ import annotations
 
+import fnmatch
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from specenh.utils.config import save_config
 
@@ -48,6 +49,17 @@ class FrontendData:
     train_data_dirs: list[Path] = field(default_factory=list)
     valid_data_dirs: list[Path] = field(default_factory=list)
     asr_model: str | None = None
+
+
+def select_conditions(dirs: Sequence[Path], patterns: Sequence[str]) -> list[int]:
+    """Indices of ``dirs`` whose name (``<set>_<cond>``) matches one of ``patterns`` (fnmatch, on the
+    whole name or on its condition suffix)."""
+    keep = []
+    for i, d in enumerate(dirs):
+        n = Path(d).name
+        if any(fnmatch.fnmatchcase(n, p) or fnmatch.fnmatchcase(n, "*_" + p) for p in patterns):
+            keep.append(i)
+    return keep
 
 
 def _import_trainers() -> None:

@@ -38,7 +38,7 @@ from specenh.frontends.stylegan.losses import (consistency_loss, contextual_loss
                                                logmel_patches, masked_l1, r1_penalty)
 from specenh.frontends.stylegan.model import DEFAULTS as MODEL_DEFAULTS
 from specenh.frontends.stylegan.model import Discriminator, StyleGANEnhancer
-from specenh.train import FrontendData, register_trainer
+from specenh.train import FrontendData, register_trainer, select_conditions
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,6 @@ def weight_conditions(deg: list[Path], clean: list[Path], weights: dict[str, int
     """Repeat each (degraded dir, clean dir) pair k times, k from the first pattern of ``weights``
     matching the degraded dir's name (``<set>_<cond>``, fnmatch, or ``*_<pattern>``); 1 if none does.
     A repeated dir's items get their own crops (the dataset seeds crops per item)."""
-    from specenh.train.supervised import select_conditions
-
     reps = [1] * len(deg)
     for pattern, k in reversed(list(weights.items())):  # reversed: the first matching pattern wins
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
@@ -142,8 +140,6 @@ def restrict_conditions(data: FrontendData, patterns: list[str] | str) -> Fronte
     """``data`` with only the training / validation condition dirs matching ``patterns`` (the clean
     dirs paired with them follow). No matching training dir is an error; no matching validation dir
     leaves validation empty."""
-    from specenh.train.supervised import select_conditions
-
     patterns = patterns.split() if isinstance(patterns, str) else list(patterns)
     tr = select_conditions(data.train_feats, patterns)
     if not tr:
@@ -151,14 +147,16 @@ def restrict_conditions(data: FrontendData, patterns: list[str] | str) -> Fronte
                          f"matches conditions={patterns}")
     va = select_conditions(data.valid_feats, patterns)
     log.info("stylegan: training on %s", [Path(data.train_feats[i]).name for i in tr])
-    pick = lambda xs, idx: [xs[i] for i in idx] if xs else xs  # noqa: E731
+    def pick(xs: list, idx: list[int], like: list) -> list:  # lists aligned with the feature dirs
+        return [xs[i] for i in idx] if len(xs) == len(like) else xs
+
     return dataclasses.replace(
-        data, train_feats=pick(data.train_feats, tr), train_clean_feats=pick(data.train_clean_feats, tr),
-        valid_feats=pick(data.valid_feats, va), valid_clean_feats=pick(data.valid_clean_feats, va),
-        train_data_dirs=pick(data.train_data_dirs, tr) if len(data.train_data_dirs) == len(data.train_feats)
-        else data.train_data_dirs,
-        valid_data_dirs=pick(data.valid_data_dirs, va) if len(data.valid_data_dirs) == len(data.valid_feats)
-        else data.valid_data_dirs)
+        data, train_feats=pick(data.train_feats, tr, data.train_feats),
+        train_clean_feats=pick(data.train_clean_feats, tr, data.train_feats),
+        train_data_dirs=pick(data.train_data_dirs, tr, data.train_feats),
+        valid_feats=pick(data.valid_feats, va, data.valid_feats),
+        valid_clean_feats=pick(data.valid_clean_feats, va, data.valid_feats),
+        valid_data_dirs=pick(data.valid_data_dirs, va, data.valid_feats))
 
 
 def needs_asr(cfg: dict[str, Any]) -> bool:

@@ -31,7 +31,6 @@ checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
 from __future__ import annotations
 
 import copy
-import fnmatch
 import json
 import logging
 import math
@@ -44,7 +43,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from specenh.frontends.base import FrontEnd, build
-from specenh.train import FrontendData, register_trainer
+from specenh.train import FrontendData, register_trainer, select_conditions
 from specenh.train.data import BucketBatchSampler, PairedFeatDataset, PairedWaveDataset, collate_waves
 from specenh.utils.config import merge, save_config
 
@@ -76,17 +75,6 @@ def resolve_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out["conditions"], str):
         out["conditions"] = out["conditions"].split()
     return out
-
-
-def select_conditions(dirs: Sequence[Path], patterns: Sequence[str]) -> list[int]:
-    """Indices of ``dirs`` whose name (``<set>_<cond>``) matches one of ``patterns`` (fnmatch, on the
-    whole name or on its condition suffix)."""
-    keep = []
-    for i, d in enumerate(dirs):
-        n = Path(d).name
-        if any(fnmatch.fnmatchcase(n, p) or fnmatch.fnmatchcase(n, "*_" + p) for p in patterns):
-            keep.append(i)
-    return keep
 
 
 # ---------------------------------------------------------------------------- data
