@@ -157,12 +157,14 @@ def _randomise(fe: StyleGANEnhancer) -> StyleGANEnhancer:
     return fe
 
 
-@pytest.mark.parametrize("dtype,atol,refine,enc", [(torch.float64, 1e-5, 0, 0), (torch.float32, 1e-4, 0, 0),
-                                                  (torch.float32, 1e-4, 2, 0), (torch.float64, 1e-5, 1, 5)])
-def test_generator_batch_consistency(dtype, atol, refine, enc):
+@pytest.mark.parametrize("dtype,atol,refine,enc,gate", [
+    (torch.float64, 1e-5, 0, 0, False), (torch.float32, 1e-4, 0, 0, False), (torch.float32, 1e-4, 2, 0, False),
+    (torch.float64, 1e-5, 1, 5, False), (torch.float64, 1e-5, 0, 5, True)])
+def test_generator_batch_consistency(dtype, atol, refine, enc, gate):
     torch.manual_seed(0)
     fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine,
-                          refine_channels=6 if refine else None, cond_channels=enc, cond_layers=3)
+                          refine_channels=6 if refine else None, cond_channels=enc, cond_layers=3,
+                          residual=gate, gate=gate)
     fe = _randomise(fe).to(dtype).eval()
     if enc:  # condition encoder: dilations 1, 2, 4 in time; one projection per block to its channels
         assert [c.dilation for c in fe.generator.encoder.convs] == [(1, 1), (1, 2), (1, 4)]
@@ -290,3 +292,26 @@ def test_discriminator_length_masking():
     for i, n in enumerate(lens.tolist()):  # and equals the logit of the utterance alone
         torch.testing.assert_close(d(x[i : i + 1, :, :, :n], lens[i : i + 1]), ref[i : i + 1], atol=1e-5, rtol=0)
     assert ref.shape == (3,)
+
+
+@pytest.mark.parametrize("enc", [0, 3])
+def test_gated_generator_starts_as_identity_and_gains_attenuate(enc):
+    fe = StyleGANEnhancer(**TINY, residual=True, gate=True, cond_channels=enc).eval()
+    x = torch.randn(2, 80, 29) * 2 - 8
+    lengths = torch.tensor([29, 17])
+    y, _ = fe(x, lengths)
+    assert torch.allclose(y[0], x[0], atol=1e-5) and torch.allclose(y[1, :, :17], x[1, :, :17], atol=1e-5)
+    assert torch.all(y[1, :, 17:] == 0)
+    assert fe.generator.blocks[0].to_spec.conv.weight.shape[0] == 2  # (correction, gain logit)
+    # a large negative gain logit everywhere: every valid bin goes to the floor (normalised 0)
+    for blk in fe.generator.blocks:
+        blk.to_spec.bias.data[1] = -30.0
+    y, _ = fe(x, lengths)
+    floor = fe.config["norm_min"]
+    assert torch.allclose(y[0], torch.full_like(y[0], floor), atol=1e-4)
+    assert torch.all(y[1, :, 17:] == 0)
+
+
+def test_gate_needs_residual():
+    with pytest.raises(ValueError, match="gate needs residual"):
+        StyleGANEnhancer(**TINY, gate=True)

@@ -369,8 +369,9 @@ def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
                 logs["train/fm"] = fm
             if l1 is not None:
                 logs["train/l1"] = l1
-            self.log_dict({k: v.detach().float() for k, v in logs.items()}, batch_size=b)
-            self.log_dict({"d": d_loss.detach().float(), "g": g_loss.detach().float()}, prog_bar=True,
+            logs = {k: v.detach().float() for k, v in logs.items()}
+            self.log_dict(logs, batch_size=b)
+            self.log_dict({"d": logs["train/d_loss"], "g": logs["train/g_loss"]}, prog_bar=True,
                           logger=False, batch_size=b)
             if not self.tty and step % LOG_LINE_EVERY == 0 and self.trainer.is_global_zero:
                 rate = (step - self._t_step) / max(time.time() - self._t0, 1e-9)

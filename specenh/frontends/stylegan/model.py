@@ -259,12 +259,13 @@ class GeneratorBlock(nn.Module):
     """(x2 blur upsampling) -> styled conv -> styled conv, masked after each step; plus to-spectrogram.
     ``dilations``: time dilations of the two convs ((1, 1) in the upsampling blocks)."""
 
-    def __init__(self, latent_dim: int, cin: int, cout: int, upsample: bool, dilations: tuple[int, int] = (1, 1)):
+    def __init__(self, latent_dim: int, cin: int, cout: int, upsample: bool, dilations: tuple[int, int] = (1, 1),
+                 out_channels: int = 1):
         super().__init__()
         self.up = BlurUpsample() if upsample else None
         self.conv1 = StyledConv(latent_dim, cin, cout, dilation=dilations[0])
         self.conv2 = StyledConv(latent_dim, cout, cout, dilation=dilations[1])
-        self.to_spec = ToSpectrogram(latent_dim, cout)
+        self.to_spec = ToSpectrogram(latent_dim, cout, out_channels)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, mask: torch.Tensor,
                 noise: tuple[torch.Tensor | None, torch.Tensor | None]) -> torch.Tensor:
@@ -332,6 +333,11 @@ class Generator(nn.Module):
             many channels processes the condition first and ``h <- (h + P_k(resize(E(cond)))) / 2`` with
             a 1x1 projection P_k per block.
         cond_layers: dilated convolutions of the condition encoder (time dilations 1, 2, 4, ...).
+        gate: with ``residual``, the to-spectrogram outputs have two channels (r, g) and the output is
+            ``cond * 2 sigmoid(g) + r``: a smooth per-bin gain on the normalised input (below 1 moves a
+            bin towards the log-mel floor, i.e. silence) plus a correction; the identity at the start.
+            Mask-based enhancers attenuate noise-dominated bins this way; a purely additive correction
+            has to reproduce the input's detail to cancel it.
 
     forward(cond [B, 1, H, T] in [0, 1] and masked, lengths [B], ws: n_styles x [B, latent],
     noise_mode "random" | "zero") -> [B, 1, H, T] normalised, zero past ``lengths``.
@@ -339,9 +345,13 @@ class Generator(nn.Module):
 
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
                  n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0,
-                 refine_channels: int | None = None, cond_channels: int = 0, cond_layers: int = 4):
+                 refine_channels: int | None = None, cond_channels: int = 0, cond_layers: int = 4,
+                 gate: bool = False):
         super().__init__()
         self.residual = bool(residual)
+        self.gate = bool(gate)
+        if self.gate and not self.residual:
+            raise ValueError("gate needs residual: the gain applies to the input, and both start at the identity")
         if int(cond_channels) < 0 or int(cond_layers) < 0:
             raise ValueError(f"cond_channels and cond_layers must be >= 0, got {cond_channels}, {cond_layers}")
         if int(refine_blocks) < 0:
@@ -356,11 +366,14 @@ class Generator(nn.Module):
         self.initial_conv = Conv2d(filt[0], filt[0], 3, bias=False)
         self.initial_bias = nn.Parameter(torch.zeros(filt[0]))
         chans = [filt[0], *filt]
+        oc = channels * (2 if self.gate else 1)  # (correction, gain logit) per spectrogram channel with gate
         self.blocks = nn.ModuleList(
-            GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0) for i in range(self.n_blocks))
+            GeneratorBlock(latent_dim, chans[i], chans[i + 1], upsample=i > 0, out_channels=oc)
+            for i in range(self.n_blocks))
         rc = int(refine_channels) if refine_channels else filt[-1]
         self.refine = nn.ModuleList(
-            GeneratorBlock(latent_dim, filt[-1] if j == 0 else rc, rc, upsample=False, dilations=(4 ** j, 2 * 4 ** j))
+            GeneratorBlock(latent_dim, filt[-1] if j == 0 else rc, rc, upsample=False, dilations=(4 ** j, 2 * 4 ** j),
+                           out_channels=oc)
             for j in range(int(refine_blocks)))
         self.encoder = ConditionEncoder(int(cond_channels), int(cond_layers)) if int(cond_channels) else None
         self.cond_proj = None
@@ -428,7 +441,10 @@ class Generator(nn.Module):
                 spec = s * m
             else:
                 spec = ((self.up(spec) if up else spec) + s) * m
-        if self.residual:
+        if self.gate:
+            c = cond.shape[1]
+            spec = cond * (2.0 * torch.sigmoid(spec[:, c:])) + spec[:, :c]
+        elif self.residual:
             spec = spec + cond
         return spec[:, :, :h, :t]
 
@@ -513,6 +529,7 @@ DEFAULTS: dict[str, Any] = {
     "refine_channels": None,  # their channels (None: the last upsampling block's)
     "cond_channels": 0,      # > 0: a convolutional condition encoder of that width feeds every block
     "cond_layers": 4,        # its time-dilated convolutions (dilations 1, 2, 4, 8)
+    "gate": False,           # with residual: output = input * 2 sigmoid(g) + r (a per-bin gain; see Generator)
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -544,7 +561,8 @@ class StyleGANEnhancer(FrontEnd):
         self.generator = Generator(int(cfg["n_bands"]), int(cfg["latent_dim"]), int(cfg["capacity"]),
                                    int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]),
                                    refine_blocks=int(cfg["refine_blocks"]), refine_channels=cfg["refine_channels"],
-                                   cond_channels=int(cfg["cond_channels"]), cond_layers=int(cfg["cond_layers"]))
+                                   cond_channels=int(cfg["cond_channels"]), cond_layers=int(cfg["cond_layers"]),
+                                   gate=bool(cfg["gate"]))
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
