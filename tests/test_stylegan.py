@@ -164,7 +164,9 @@ def test_generator_batch_consistency(dtype, atol, refine, enc, gate):
     torch.manual_seed(0)
     fe = StyleGANEnhancer(**{**TINY, "capacity": 4, "fmap_max": 16}, refine_blocks=refine,
                           refine_channels=6 if refine else None, cond_channels=enc, cond_layers=3,
-                          residual=gate, gate=gate)
+                          residual=gate, gate=gate, cond_relative=gate)  # the gated case: relative level too
+    if gate:
+        assert fe.generator.encoder.inp.weight.shape[1] == 2
     fe = _randomise(fe).to(dtype).eval()
     if enc:  # condition encoder: dilations 1, 2, 4 in time; one projection per block to its channels
         assert [c.dilation for c in fe.generator.encoder.convs] == [(1, 1), (1, 2), (1, 4)]
@@ -315,3 +317,22 @@ def test_gated_generator_starts_as_identity_and_gains_attenuate(enc):
 def test_gate_needs_residual():
     with pytest.raises(ValueError, match="gate needs residual"):
         StyleGANEnhancer(**TINY, gate=True)
+
+
+def test_relative_level_ignores_padding_and_level():
+    from specenh.frontends.stylegan.model import ConditionEncoder, time_mask
+
+    x = torch.rand(2, 1, 6, 10)
+    lengths = torch.tensor([10, 4])
+    m = time_mask(lengths, 10)
+    x = x * m
+    rel = ConditionEncoder.relative_level(x, m)
+    assert torch.all(rel[1, :, :, 4:] == 0) and torch.all(rel <= 0)
+    # each band's peak over the valid frames maps to 0; padding content and a constant offset do not matter
+    torch.testing.assert_close(rel[1, 0, :, :4].amax(-1), torch.zeros(6))
+    x2 = x.clone()
+    x2[1, :, :, 4:] = 5.0
+    x2[1, :, :, :4] += 0.3
+    torch.testing.assert_close(ConditionEncoder.relative_level(x2, m), rel)
+    with pytest.raises(ValueError, match="cond_relative"):
+        StyleGANEnhancer(**TINY, cond_relative=True)

@@ -244,7 +244,7 @@ class StyledConv(nn.Module):
 
 
 class ToSpectrogram(nn.Module):
-    """1x1 modulated conv without demodulation to one channel, + bias. [B, C, H, W] -> [B, 1, H, W]."""
+    """1x1 modulated conv without demodulation to ``channels`` channels, + bias. [B, C, H, W] -> [B, channels, H, W]."""
 
     def __init__(self, latent_dim: int, cin: int, channels: int = 1):
         super().__init__()
@@ -286,16 +286,31 @@ class ConditionEncoder(nn.Module):
     projection to the block's channels), so non-linear processing of the degraded input reaches every
     block, the full-resolution ones included.
 
+    ``relative``: a second input channel, the input relative to each band's utterance peak
+    (:meth:`relative_level`).
+
     x [B, 1, H, T] (masked), mask [B, 1, 1, T] -> [B, C, H, T] (zero past the mask).
     """
 
-    def __init__(self, channels: int, layers: int = 4):
+    def __init__(self, channels: int, layers: int = 4, relative: bool = False):
         super().__init__()
-        self.inp = Conv2d(1, channels, 3)
+        self.relative = bool(relative)
+        self.inp = Conv2d(2 if self.relative else 1, channels, 3)
         self.convs = nn.ModuleList(Conv2d(channels, channels, 3, dilation=2 ** j) for j in range(int(layers)))
+
+    @staticmethod
+    def relative_level(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, 1, H, T] minus each band's maximum over the valid frames of its utterance (<= 0 on valid
+        frames, 0 past the mask): how far a bin lies below the loudest moment of its band. Additive noise
+        at a given SNR sits a roughly fixed distance below the talker's peaks, whatever the recording level,
+        which no convolution of limited context can measure."""
+        peak = x.masked_fill(mask == 0, float("-inf")).amax(dim=-1, keepdim=True)
+        return (x - torch.nan_to_num(peak, neginf=0.0)) * mask
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         gm = mask * SQRT2
+        if self.relative:
+            x = torch.cat([x, self.relative_level(x, mask)], dim=1)
         h = act_mask(self.inp(x), gm)
         for c in self.convs:
             h = act_mask(c(h), gm)
@@ -333,6 +348,8 @@ class Generator(nn.Module):
             many channels processes the condition first and ``h <- (h + P_k(resize(E(cond)))) / 2`` with
             a 1x1 projection P_k per block.
         cond_layers: dilated convolutions of the condition encoder (time dilations 1, 2, 4, ...).
+        cond_relative: the condition encoder also reads the input relative to each band's peak over the
+            utterance (:meth:`ConditionEncoder.relative_level`), an utterance-level reference.
         gate: with ``residual``, the to-spectrogram outputs have two channels (r, g) and the output is
             ``cond * 2 sigmoid(g) + r``: a smooth per-bin gain on the normalised input (below 1 moves a
             bin towards the log-mel floor, i.e. silence) plus a correction; the identity at the start.
@@ -346,7 +363,7 @@ class Generator(nn.Module):
     def __init__(self, n_bands: int = 80, latent_dim: int = 192, capacity: int = 16, fmap_max: int = 192,
                  n_blocks: int | None = None, channels: int = 1, residual: bool = False, refine_blocks: int = 0,
                  refine_channels: int | None = None, cond_channels: int = 0, cond_layers: int = 4,
-                 gate: bool = False):
+                 gate: bool = False, cond_relative: bool = False):
         super().__init__()
         self.residual = bool(residual)
         self.gate = bool(gate)
@@ -375,7 +392,10 @@ class Generator(nn.Module):
             GeneratorBlock(latent_dim, filt[-1] if j == 0 else rc, rc, upsample=False, dilations=(4 ** j, 2 * 4 ** j),
                            out_channels=oc)
             for j in range(int(refine_blocks)))
-        self.encoder = ConditionEncoder(int(cond_channels), int(cond_layers)) if int(cond_channels) else None
+        if cond_relative and not int(cond_channels):
+            raise ValueError("cond_relative needs the condition encoder (cond_channels > 0)")
+        self.encoder = (ConditionEncoder(int(cond_channels), int(cond_layers), relative=bool(cond_relative))
+                        if int(cond_channels) else None)
         self.cond_proj = None
         if self.encoder is not None:
             self.cond_proj = nn.ModuleList(Conv2d(int(cond_channels), blk.conv2.conv.weight.shape[0], 1)
@@ -530,6 +550,7 @@ DEFAULTS: dict[str, Any] = {
     "cond_channels": 0,      # > 0: a convolutional condition encoder of that width feeds every block
     "cond_layers": 4,        # its time-dilated convolutions (dilations 1, 2, 4, 8)
     "gate": False,           # with residual: output = input * 2 sigmoid(g) + r (a per-bin gain; see Generator)
+    "cond_relative": False,  # the condition encoder also reads the input relative to each band's utterance peak
 }
 INFERENCE_OPTIONS = ("psi", "noise_mode", "inference_seed")
 
@@ -562,7 +583,7 @@ class StyleGANEnhancer(FrontEnd):
                                    int(cfg["fmap_max"]), cfg["n_blocks"], residual=bool(cfg["residual"]),
                                    refine_blocks=int(cfg["refine_blocks"]), refine_channels=cfg["refine_channels"],
                                    cond_channels=int(cfg["cond_channels"]), cond_layers=int(cfg["cond_layers"]),
-                                   gate=bool(cfg["gate"]))
+                                   gate=bool(cfg["gate"]), cond_relative=bool(cfg["cond_relative"]))
         self.set_inference_options(**{k: cfg[k] for k in INFERENCE_OPTIONS})
 
     # ------------------------------------------------------------------ options
