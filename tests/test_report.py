@@ -65,3 +65,17 @@ def test_report_tables(tmp_path):
     assert "- clean: nothing beats the unprocessed input (1.7%; best front-end stylegan, 1.7%)" in md
     assert "- `specsub`: significantly better than identity on 0 of 2 degraded conditions; significantly worse on" in md
     assert "## Signal metrics (stage 7)" in md and "| test_noise_5db | specsub | wave | 1.50 (+0.20) |" in md
+
+
+def test_front_end_decoded_on_some_conditions_gets_no_mean(tmp_path):
+    for fe, ns in {"identity": (2, 12, 16), "stylegan": (2, 4, 6)}.items():
+        for s, n in zip(("test", "test_noise_5db", "test_noise_0db"), ns):
+            _decode(tmp_path, s, fe, n)
+    _decode(tmp_path, "test_noise_5db", "mask", 3)  # mask: one of the two degraded conditions only
+    md = write_report(tmp_path / "decode", tmp_path / "RESULTS.md", test_sets=["test"],
+                      frontend_order=["identity", "stylegan", "mask"]).read_text()
+    assert "| **mean of degraded** | 2 conditions | 11.7 | 4.2 | – |" in md
+    rel = [ln for ln in md.splitlines() if ln.startswith("| **mean relative reduction")][0]
+    assert rel.split(" | ")[1:] == ["+64.6%", "– |"]
+    assert "- `mask`: significantly better than identity on 1 of 1 degraded conditions" in md
+    assert "- `stylegan`: significantly better than identity on 2 of 2 degraded conditions" in md

@@ -155,7 +155,8 @@ def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], deg
     for f in cands:
         better = [_condition_of(s, test_sets) for s in degraded if (s, f) in tests and tests[(s, f)]["p_value"] < 0.05]
         worse = [_condition_of(s, test_sets) for s in sets if (s, f) in tests and _worse(tests[(s, f)])]
-        lines.append(f"- `{f}`: significantly better than identity on {len(better)} of {len(degraded)} degraded "
+        n = sum((s, f) in tests for s in degraded)  # the degraded conditions decoded with f
+        lines.append(f"- `{f}`: significantly better than identity on {len(better)} of {n} degraded "
                      f"conditions{(' (' + ', '.join(better) + ')') if better else ''}; significantly worse on "
                      f"{len(worse)}{(' (' + ', '.join(worse) + ')') if worse else ''}.")
     return lines + [""]
@@ -267,7 +268,8 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
         for f in others:
             r = [tests[(s, f)]["relative_improvement"] for s in degraded
                  if (s, f) in tests and tests[(s, f)]["relative_improvement"] is not None]
-            rel.append(f"{100 * sum(r) / len(r):+.1f}%" if r else "–")
+            # like the mean WER row: a front-end decoded on only some conditions gets no mean
+            rel.append(f"{100 * sum(r) / len(r):+.1f}%" if r and len(r) == len(degraded) else "–")
         lines += ["| **mean relative reduction (degraded)** | " + " | ".join(rel) + " |", ""]
     if tests:
         lines += _summary_section(by, tests, main, sets, degraded, test_sets)
