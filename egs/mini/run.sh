@@ -4,7 +4,8 @@
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [--frontends all] [... any option of specenh.sh]
 set -euo pipefail
 
-train_conditions="noise_0db noise_5db noise_10db bandlimit_2k holes30 codec_mulaw8k reverb"
+# babble 5 dB on its own too (train/dev talkers), besides the mixed noise_*dB conditions (a quarter babble)
+train_conditions="noise_0db noise_5db noise_10db noise_babble_5db bandlimit_2k holes30 codec_mulaw8k reverb"
 test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise_babble_5db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim32"
 
 ./specenh.sh \
