@@ -365,7 +365,7 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
 
     from specenh.asr.frozen import FrozenASR
     from specenh.train import FrontendData
-    from specenh.train.gan import _lightning_module, needs_asr, resolve_config
+    from specenh.train.gan import StyleGANModule, needs_asr, resolve_config
     from specenh.train.data import collate_pairs
     from specenh.utils.config import load_config
 
@@ -373,12 +373,11 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
     root = Path(__file__).resolve().parents[1]
     config = Path(config) if config else root / "egs/mini/conf/frontend/stylegan.yaml"
     cfg = resolve_config(load_config(config))
-    cfg.setdefault("seed", 0)
     tc = cfg["train"]
     asr = None
     if needs_asr(cfg):
         asr = FrozenASR(str(asr_model) if asr_model else str(tiny_asr(work_dir)), device=device)
-    module = _lightning_module(cfg, FrontendData([], [], [], []), asr)
+    module = StyleGANModule(cfg, FrontendData([], [], [], []), asr, warmup + steps)
     feats = [f.T.cpu().numpy() for f in _logmel(waves, "cpu")]
     crop, bsz = int(tc["crop_frames"]), int(tc["batch_size"])
     items = [(f[:crop], f[:crop], f"u{i}") for i, f in enumerate(feats)]

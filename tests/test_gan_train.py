@@ -74,7 +74,6 @@ def _data(root: Path, asr: Path | None) -> FrontendData:
 
 def _cfg(**train) -> dict:
     return {
-        "seed": 0,
         "model": {"latent_dim": 16, "style_depth": 1, "capacity": 2, "fmap_max": 8, "psi": 0.7},
         "disc": {"capacity": 1, "fmap_max": 8},
         "loss": {"cx_source": "asr", "cx_layers": [0, -1], "cx_max_positions": 16, "fm_weight": 0.5, "r1_every": 2},
@@ -120,10 +119,10 @@ def test_train_unpaired_mel_cx(feats_root, tmp_path, caplog):
     cfg = _cfg(unpaired=True, progress_bar=True)
     cfg["loss"].update(cx_source="mel", fm_weight=0.0, cx_patch_frames=3)
     exp = tmp_path / "exp"
-    with caplog.at_level("INFO", logger="specenh.train.gan"):
+    with caplog.at_level("INFO", logger="specenh.train"):
         out = train_frontend("stylegan", cfg, _data(feats_root, None), exp)  # no ASR needed
     # stderr is not a terminal here: log lines instead of a progress bar
-    assert any(r.getMessage().startswith("step 0: d_loss") for r in caplog.records)
+    assert any(r.getMessage().startswith("step 1/3: d_loss") for r in caplog.records)
     info = json.loads((exp / "train_info.json").read_text())
     assert info["unpaired"] and info["steps"] == 3 and info["metrics"]["train/cx"] > 0
     _check_model(out, feats_root)
@@ -145,7 +144,7 @@ def test_select_best_generator_by_validation(feats_root, tmp_path):
     vals = [float(r["val/l1_enhanced"]) for r in rows if r.get("val/l1_enhanced")]
     assert len(vals) == 3 and sel["value"] == pytest.approx(min(vals), rel=1e-4)
     ck = torch.load(exp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    best = ck["specenh_best"]["state"]
+    best = ck["specenh_harness"]["best_state"]
     saved = load(out).state_dict()
     assert all(torch.equal(saved[k], best[k]) for k in best)  # model.pt holds the selected weights
     bad = _cfg(max_steps=2, val_every_steps=2, select_by="val/nope")
@@ -191,13 +190,13 @@ def test_ddp_two_cpu_processes(feats_root, tmp_path):
 def test_consistency_target(feats_root, tmp_path):
     """loss.consistency_target: the paper anchors the output's coarse bands to the degraded input; 'clean'
     (paired only) anchors them to the clean utterance; unpaired training always uses the input."""
-    from specenh.train.gan import _lightning_module, resolve_config
+    from specenh.train.gan import StyleGANModule, resolve_config
 
     x, y = torch.rand(2, 1, 80, 10), torch.rand(2, 1, 80, 10)
     for target, unpaired, want in (("input", False, x), ("clean", False, y), ("clean", True, x)):
         cfg = _cfg(unpaired=unpaired)
         cfg["loss"].update(consistency_target=target)
-        mod = _lightning_module(resolve_config(cfg), _data(feats_root, None))
+        mod = StyleGANModule(resolve_config(cfg), _data(feats_root, None))
         assert mod.consistency_reference(x, y) is want, (target, unpaired)
     bad = _cfg()
     bad["loss"].update(consistency_target="nope")

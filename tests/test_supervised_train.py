@@ -109,8 +109,8 @@ def tiny_cfg(model: dict, steps: int, **over) -> dict:
     cfg = {
         "model": model,
         "data": {"max_frames": 60, "batch_size": 4, "batch_max_frames": 400, "num_val_utts": 4},
-        "train": {"lr": 3e-3, "warmup_steps": 3, "max_steps": steps, "max_minutes": 5, "val_every_n_steps": 10,
-                  "ckpt_every_n_steps": 10, "log_every_n_steps": 1, "num_threads": 1, "accelerator": "cpu"},
+        "train": {"lr": 3e-3, "warmup_steps": 3, "max_steps": steps, "val_every_steps": 10,
+                  "ckpt_every_steps": 10, "log_every_steps": 1, "num_threads": 1, "accelerator": "cpu"},
     }
     for k, v in over.items():
         cfg[k] = v

@@ -212,7 +212,7 @@ if stage_on 3; then
   if [ "${asr_model}" = train ]; then
     step stage3.train_asr ${cmd} "${expdir}/asr/log/train.log" \
       specenh train-asr --config "${asr_config}" --train-feats "${dumpdir}/feats/${train_set}" \
-        --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" ${ow_flag} ${asr_args}
+        --valid-feats "${dumpdir}/feats/${valid_set}" --exp-dir "${expdir}/asr" --seed "${seed}" ${ow_flag} ${asr_args}
   fi
 fi
 
@@ -220,16 +220,27 @@ if stage_on 4; then
   begin_stage 4 "front-end training"
   train_step=step; [ "${ngpu}" -eq 0 ] && train_step=bg_step
   asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
+  to_train=()
   for f in ${frontends}; do
     fconf_f=${frontend_conf_dir}/${f}.yaml
     [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
     if grep -q '^checkpoint:' "${fconf_f}"; then log "  ${f}: inference variant (${fconf_f}); nothing to train"; continue; fi
-    # on CPU, nj trainings side by side (each config sets its own threads); on GPUs one at a time
+    to_train+=("${f}")
+  done
+  # on CPU, nj trainings side by side with nj / (trainings side by side) torch threads each (the thread count
+  # is recorded in train_info.json); on GPUs one at a time, with the config's threads
+  threads_args=
+  if [ "${ngpu}" -eq 0 ] && [ "${#to_train[@]}" -gt 0 ]; then
+    side=$(( ${#to_train[@]} < nj ? ${#to_train[@]} : nj ))
+    threads_args="--num-threads $(( nj / side ))"
+  fi
+  for f in "${to_train[@]}"; do
+    fconf_f=${frontend_conf_dir}/${f}.yaml
     ${train_step} "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
-        --seed "${seed}" ${ow_flag} ${gpu_args} ${frontend_args}
+        --seed "${seed}" ${threads_args} ${ow_flag} ${gpu_args} ${frontend_args}
   done
   bg_wait
 fi

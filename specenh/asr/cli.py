@@ -8,7 +8,10 @@ def _train(args: argparse.Namespace) -> int:
     from specenh.asr.train import train_asr
     from specenh.utils.config import load_config
 
+    from specenh.train.cli import apply_run_options
+
     cfg = load_config(args.config, args.overrides)
+    apply_run_options(cfg, args)
     if args.overwrite:
         import shutil
         from pathlib import Path
@@ -38,8 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-feats", required=True)
     p.add_argument("--valid-feats", default=None)
     p.add_argument("--exp-dir", required=True)
+    p.add_argument("--seed", type=int, default=None, help="sets train.seed (default: the config's)")
+    p.add_argument("--num-threads", type=int, default=None, help="sets train.num_threads (torch CPU threads)")
     p.add_argument("--overwrite", action="store_true", help="discard checkpoints/tokenizer and train from scratch")
-    p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. train.max_minutes=10)")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. train.max_steps=500)")
     p.set_defaults(func=_train)
 
     q = sub.add_parser("asr-info", help="describe an ASR model; write its feature config for stage 3")

@@ -3,23 +3,21 @@
 A SentencePiece tokenizer is trained on the training transcripts, a NeMo ``EncDecCTCModelBPE`` is
 built from ``conf/asr/*.yaml`` and trained with Lightning on the **cached stage-3 features**
 (normalised exactly as the frozen model will normalise them at decode time; SpecAugment on), with
-duration-bucketed batches, a short linear warm-up then cosine decay, and a wall-clock budget.
+duration-bucketed batches, a short linear warm-up then cosine decay over a budget of ``train.max_steps``
+optimizer steps. Seeding, the step-indexed data stream, checkpoints / resume, validation (dev WER
+every ``val_every_steps``) and ``train_info.json`` come from :mod:`specenh.train.harness`.
 The result is ``exp_dir/model.nemo``, which :class:`specenh.asr.FrozenASR` loads.
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import math
-import sys
-import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from specenh.data.kaldi import read_kv
 from specenh.features.io import load_feat, pad_batch, read_feats_scp, read_utt2num_frames
@@ -99,47 +97,33 @@ def collate(items: list[tuple[np.ndarray, list[int]]]) -> tuple[torch.Tensor, ..
     return x, xl, y, yl
 
 
-class BucketBatchSampler(Sampler[list[int]]):
-    """Length-sorted batches capped by ``max_frames`` padded frames and ``batch_size``; the batch order
-    is shuffled each epoch with a seeded generator (epoch set by the trainer)."""
-
-    def __init__(self, frames: list[int], max_frames: int, batch_size: int, seed: int = 0):
-        order = sorted(range(len(frames)), key=lambda i: frames[i])
-        self.batches: list[list[int]] = []
-        cur: list[int] = []
-        for i in order:
-            if cur and (len(cur) + 1 > batch_size or frames[i] * (len(cur) + 1) > max_frames):
-                self.batches.append(cur)
-                cur = []
-            cur.append(i)
-        if cur:
-            self.batches.append(cur)
-        self.seed, self.epoch = seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        g = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
-        for j in g.permutation(len(self.batches)):
-            yield self.batches[j]
-
-    def __len__(self) -> int:
-        return len(self.batches)
+#: the ASR trainer's own train keys (the shared ones are the harness's: seed, max_steps, warmup_steps, ...)
+TRAIN_OWN = {"batch_max_frames": 24000, "batch_size": 96, "lr": 2e-3, "weight_decay": 1e-3, "num_val_utts": 100,
+             "max_steps": 1300, "warmup_steps": 200, "grad_clip": 5.0, "num_threads": 2}
 
 
-def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val_items=None):
-    import lightning.pytorch as pl
-
+def _module(model, tc: Mapping[str, Any], total_steps: int, ds: "FeatTextDataset", val_items=None):
     from specenh.asr.frozen import normalise_feats
     from specenh.metrics.textnorm import normalize_text as norm
+    from specenh.train.harness import EpochIndexed, HarnessModule, bucket, warmup_cosine
 
-    class CTCFeatureTrainer(pl.LightningModule):
+    class CTCFeatureTrainer(HarnessModule):
+        """A NeMo CTC model trained on cached features: batches ``(x [B, D, T], x_len, y [B, U], y_len)``."""
+
         def __init__(self):
-            super().__init__()
+            super().__init__(tc, total_steps)
             self.asr = model
             self.norm_type = model.cfg.preprocessor.get("normalize", "per_feature")
+            self._loss = float("nan")
+
+        def selected_module(self) -> torch.nn.Module:
+            return self.asr
+
+        def train_dataloader(self):
+            batches = bucket(ds.frames, int(tc["batch_max_frames"]), int(tc["batch_size"]))
+            return torch.utils.data.DataLoader(EpochIndexed(ds, None, len(ds)),
+                                               batch_sampler=self.train_sampler(batches, len(ds)),
+                                               collate_fn=collate, num_workers=0)
 
         def training_step(self, batch, _idx):
             x, xl, y, yl = batch
@@ -148,77 +132,55 @@ def _lightning_module(model, train_cfg: Mapping[str, Any], total_steps: int, val
             loss = self.asr.loss(log_probs=log_probs, targets=y, input_lengths=enc_len, target_lengths=yl)
             self.log("train_loss", loss, prog_bar=True, on_step=True, batch_size=x.shape[0])
             self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], prog_bar=True, on_step=True)
-            if not sys.stderr.isatty() and self.global_step % 50 == 0:
-                log.info("step %d: loss %.2f lr %.2e", self.global_step, float(loss.detach()),
-                         self.trainer.optimizers[0].param_groups[0]["lr"])
+            self._loss = float(loss.detach())
             return loss
 
-        def on_train_epoch_end(self):
-            if not val_items:
-                return
+        def line(self, step: int) -> str:
+            return f"loss {self._loss:.2f} lr {self.trainer.optimizers[0].param_groups[0]['lr']:.2e}"
+
+        def validate(self) -> dict[str, float]:
+            if not val_items or self.rank != 0:
+                return {}
             import jiwer
 
-            self.asr.eval()
             hyps, refs = [], []
-            with torch.inference_mode():
-                for i in range(0, len(val_items), 32):
-                    chunk = val_items[i : i + 32]
-                    x, xl = pad_batch([f for f, _ in chunk])
-                    x = normalise_feats(x.to(self.device), xl.to(self.device), self.norm_type)
-                    log_probs, enc_len, _ = self.asr(processed_signal=x, processed_signal_length=xl.to(self.device))
-                    out = self.asr.decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=enc_len)
-                    hyps += [norm(h if isinstance(h, str) else h.text) for h in out]
-                    refs += [r for _, r in chunk]
-            self.asr.train()
-            wer = jiwer.wer(refs, hyps)
-            cer = jiwer.cer(refs, hyps)
-            self.log("val_wer", wer, prog_bar=True)
-            self.log("val_cer", cer, prog_bar=True)
-            log.info("epoch %d: dev WER %.3f CER %.3f (%d utts); e.g. REF %r HYP %r",
-                     self.current_epoch, wer, cer, len(refs), refs[0], hyps[0])
+            for i in range(0, len(val_items), 32):
+                chunk = val_items[i : i + 32]
+                x, xl = pad_batch([f for f, _ in chunk])
+                x = normalise_feats(x.to(self.device), xl.to(self.device), self.norm_type)
+                log_probs, enc_len, _ = self.asr(processed_signal=x, processed_signal_length=xl.to(self.device))
+                out = self.asr.decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=enc_len)
+                hyps += [norm(h if isinstance(h, str) else h.text) for h in out]
+                refs += [r for _, r in chunk]
+            log.info("step %d: e.g. REF %r HYP %r", self.steps_done, refs[0], hyps[0])
+            return {"val_wer": float(jiwer.wer(refs, hyps)), "val_cer": float(jiwer.cer(refs, hyps))}
 
         def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.asr.parameters(), lr=float(train_cfg["lr"]),
-                                    betas=(0.9, 0.98), weight_decay=float(train_cfg["weight_decay"]))
-            warm = int(train_cfg["warmup_steps"])
-            floor = float(train_cfg["min_lr_ratio"])
-            by_time = str(train_cfg.get("schedule", "steps")) == "time"
-            budget_s = 60.0 * float(train_cfg["max_minutes"])
-            t_start = time.time()
-
-            def factor(step: int) -> float:
-                if step < warm:
-                    return (step + 1) / warm
-                if by_time:  # anneal over the wall-clock budget (machine-dependent, always finishes annealed)
-                    p = min(1.0, (time.time() - t_start) / budget_s)
-                else:
-                    p = min(1.0, (step - warm) / max(1, total_steps - warm))
-                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            opt = torch.optim.AdamW(self.asr.parameters(), lr=float(tc["lr"]), betas=(0.9, 0.98),
+                                    weight_decay=float(tc["weight_decay"]))
+            return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, tc, self.total_steps)}
 
     return CTCFeatureTrainer()
 
 
-DEFAULT_TRAIN = {"seed": 0, "max_minutes": 25.0, "max_epochs": 200, "batch_max_frames": 24000, "batch_size": 96,
-                 "lr": 2e-3, "warmup_steps": 200, "min_lr_ratio": 0.05, "weight_decay": 1e-3, "grad_clip": 5.0,
-                 "num_threads": 2, "num_val_utts": 100, "est_steps_per_s": None, "schedule": "steps", "accelerator": "auto",
-                 "devices": 1, "num_nodes": 1, "precision": "32-true"}
-
-
 def train_asr(cfg: Mapping[str, Any], train_feats: str | Path, exp_dir: str | Path,
               valid_feats: str | Path | None = None) -> Path:
-    """Train the reference ASR; returns the path of ``exp_dir/model.nemo``. Resumes from
-    ``exp_dir/checkpoints/last.ckpt`` when present. ``cfg`` has ``model``, ``tokenizer``, ``train``."""
+    """Train the reference ASR for ``train.max_steps`` steps; returns the path of ``exp_dir/model.nemo``.
+    Resumes from ``exp_dir/checkpoints/last.ckpt`` when present. ``cfg`` has ``model``, ``tokenizer``,
+    ``train``."""
     import lightning.pytorch as pl
+
+    from specenh.train.harness import (bucket, budget_steps, check_sections, fit, resolve_train, set_threads,
+                                       write_train_info)
 
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    tcfg = {**DEFAULT_TRAIN, **dict(cfg.get("train", {}))}
+    check_sections({k: v for k, v in cfg.items() if k != "train"}, {"model": {}, "tokenizer": {}}, "ASR", ())
+    tcfg = resolve_train(cfg.get("train"), TRAIN_OWN, "ASR")
     save_config({**dict(cfg), "train": tcfg}, exp_dir / "config.yaml")
-    torch.set_num_threads(int(tcfg["num_threads"]))
-    pl.seed_everything(int(tcfg["seed"]), workers=True)
+    set_threads(tcfg["num_threads"])
+    seed = int(tcfg["seed"])
+    pl.seed_everything(seed, workers=True, verbose=False)
 
     texts = read_kv(Path(train_feats) / "text", allow_empty_value=True)
     tok_dir = exp_dir / "tokenizer"
@@ -226,47 +188,30 @@ def train_asr(cfg: Mapping[str, Any], train_feats: str | Path, exp_dir: str | Pa
         tk = dict(cfg.get("tokenizer", {}))
         train_tokenizer([normalize_text(t) for t in texts.values() if normalize_text(t)], tok_dir,
                         vocab_size=int(tk.get("vocab_size", 128)), model_type=str(tk.get("model_type", "unigram")))
+    torch.manual_seed(seed)  # the initial weights
     model = build_model(cfg["model"], tok_dir)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("reference ASR: %s, %.2f M parameters", type(model).__name__, n_params / 1e6)
 
     ds = FeatTextDataset(train_feats, model.tokenizer)
-    sampler = BucketBatchSampler(ds.frames, int(tcfg["batch_max_frames"]), int(tcfg["batch_size"]), int(tcfg["seed"]))
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=0)
+    n_batches = len(bucket(ds.frames, int(tcfg["batch_max_frames"]), int(tcfg["batch_size"])))
+    total = budget_steps(tcfg, n_batches)
+    log.info("reference ASR: %s, %.2f M parameters; %d utterances (%.2f h), %d batches/epoch, %d steps "
+             "(%.1f epochs), seed %d", type(model).__name__, n_params / 1e6, len(ds), sum(ds.frames) / 360000,
+             n_batches, total, total / n_batches, seed)
     val_items = None
     if valid_feats is not None and int(tcfg["num_val_utts"]) > 0:
         vds = FeatTextDataset(valid_feats, model.tokenizer)
         pick = np.random.default_rng(0).permutation(len(vds))[: int(tcfg["num_val_utts"])]
         val_items = [(vds[i][0], vds.text[i]) for i in sorted(pick)]
-    # the schedule's horizon: epochs that fit into the budget, estimated from throughput if given
-    total_steps = len(sampler) * int(tcfg["max_epochs"])
-    if tcfg.get("est_steps_per_s"):
-        total_steps = min(total_steps, int(float(tcfg["est_steps_per_s"]) * 60 * float(tcfg["max_minutes"])))
-    module = _lightning_module(model, tcfg, total_steps, val_items)
-
-    ckpt_dir = exp_dir / "checkpoints"
-    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_epochs=1)
-    logger = pl.loggers.CSVLogger(str(exp_dir), name="logs")
-    trainer = pl.Trainer(
-        max_epochs=int(tcfg["max_epochs"]), max_time={"minutes": float(tcfg["max_minutes"])},
-        accelerator=tcfg["accelerator"], devices=tcfg["devices"], num_nodes=int(tcfg["num_nodes"]),
-        precision=tcfg["precision"], gradient_clip_val=float(tcfg["grad_clip"]), callbacks=[ckpt_cb],
-        logger=logger, enable_checkpointing=True, log_every_n_steps=10, num_sanity_val_steps=0,
-        use_distributed_sampler=False, enable_model_summary=False, default_root_dir=str(exp_dir),
-        enable_progress_bar=sys.stderr.isatty(),  # logs (run.pl, Slurm) get the per-epoch lines instead
-    )
-    resume = ckpt_dir / "last.ckpt"
-    t0 = time.time()
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(resume) if resume.is_file() else None)
-    elapsed = time.time() - t0
+    module = _module(model, tcfg, total, ds, val_items)
+    trainer, res = fit(module, exp_dir)
     out = exp_dir / "model.nemo"
     if trainer.is_global_zero:
         model.save_to(str(out))
-        info = {"params": n_params, "epochs": trainer.current_epoch, "steps": trainer.global_step,
-                "train_seconds": round(elapsed, 1), "train_utts": len(ds),
-                "train_hours": round(sum(ds.frames) / 100 / 3600, 3),
-                "val_wer": float(trainer.callback_metrics.get("val_wer", float("nan"))),
-                "val_cer": float(trainer.callback_metrics.get("val_cer", float("nan")))}
-        (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        info = write_train_info(exp_dir, module, res, params=n_params, epochs=round(res.steps / n_batches, 2),
+                                batches_per_epoch=n_batches, train_utts=len(ds),
+                                train_hours=round(sum(ds.frames) / 100 / 3600, 3),
+                                val_wer=module.last_val.get("val_wer", float("nan")),
+                                val_cer=module.last_val.get("val_cer", float("nan")))
         log.info("saved %s: %s", out, info)
     return out

@@ -19,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
         log.info("front-end %r has nothing to train", args.name)
         return 0
     cfg = load_config(args.config, args.overrides)
-    cfg.setdefault("seed", args.seed)
+    apply_run_options(cfg, args)
     feats, data = Path(args.feats_root), Path(args.data_root)
     conds = args.conditions
     d = FrontendData(
@@ -41,6 +41,19 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def apply_run_options(cfg: dict, args: argparse.Namespace) -> None:
+    """``--seed`` and ``--num-threads`` set ``train.seed`` / ``train.num_threads`` (an explicit
+    ``train.seed=...`` override on the command line wins over ``--seed``)."""
+    train = cfg.setdefault("train", {}) if isinstance(cfg.get("train", {}), dict) else None
+    if train is None:
+        raise ValueError("the config's 'train' section must be a mapping")
+    explicit = {o.split("=", 1)[0].strip().lstrip("-") for o in getattr(args, "overrides", []) or []}
+    if args.seed is not None and "train.seed" not in explicit:
+        train["seed"] = int(args.seed)
+    if args.num_threads is not None and "train.num_threads" not in explicit:
+        train["num_threads"] = int(args.num_threads)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-frontend", help="train one front-end on degraded/clean pairs (stage 4)")
     p.add_argument("--name", required=True)
@@ -52,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--conditions", nargs="+", required=True, help="training conditions (<set>_<cond> dirs)")
     p.add_argument("--asr-model", default=None, help="frozen ASR for ASR-feature losses")
     p.add_argument("--exp-dir", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="sets train.seed (default: the config's)")
+    p.add_argument("--num-threads", type=int, default=None, help="sets train.num_threads (torch CPU threads)")
     p.add_argument("--overwrite", action="store_true", help="discard checkpoints and train from scratch")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     p.set_defaults(func=_run)

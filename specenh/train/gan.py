@@ -16,6 +16,10 @@ attribute, not a submodule: it is not in the optimisers, the checkpoints, or DDP
 DDP: the two networks take turns, so DDP runs with ``find_unused_parameters`` (each backward reduces
 only its own network); every parameter of a network takes part in that network's loss.
 
+Seeding, the step budget (``train.max_steps``; one step = one D and one G update), the step-indexed
+data stream, checkpoints / resume, validation every ``val_every_steps`` and the selection of
+``model.pt`` (``select_by``) come from :mod:`specenh.train.harness`.
+
 Outputs in ``exp_dir``: ``model.pt`` (the front-end, :func:`specenh.frontends.load`),
 ``checkpoints/last.ckpt`` (resume), ``tb/`` (TensorBoard scalars + spectrogram images, when
 tensorboard is installed), ``logs/`` (CSV scalars), ``train_info.json``, ``config.yaml`` (resolved).
@@ -24,28 +28,28 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from specenh.frontends.stylegan.losses import (consistency_loss, contextual_loss, g_adv_loss, hinge_d_loss,
                                                logmel_patches, masked_l1, r1_penalty)
 from specenh.frontends.stylegan.model import DEFAULTS as MODEL_DEFAULTS
 from specenh.frontends.stylegan.model import Discriminator, StyleGANEnhancer
 from specenh.train import FrontendData, register_trainer, select_conditions
+from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
+from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, check_sections, fit, resolve_train,
+                                   selected_weights, set_threads, write_train_info)
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
-LOG_LINE_EVERY = 50  # steps between log lines when stderr is not a terminal
 
 DEFAULTS: dict[str, Any] = {
-    "seed": 0,
     "conditions": ["*"],             # fnmatch patterns on the condition dirs (<set>_<cond>) to train and validate on
     "model": dict(MODEL_DEFAULTS),
     "disc": {"capacity": 16, "fmap_max": 192, "n_blocks": None},
@@ -69,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
         "fm_weight": 0.0,            # L1 feature matching on the ASR features (paired only)
         "l1_weight": 0.0,            # L1 to the clean normalised log-mel (paired only; not in the paper)
     },
+    # the trainer's own train keys; the shared ones (seed, max_steps, val_every_steps, select_by, ...) are
+    # the harness's (specenh.train.harness.TRAIN_DEFAULTS)
     "train": {
         "unpaired": False,
         "crop_frames": 256,          # random crops of this many frames (same crop in degraded and clean)
@@ -81,37 +87,24 @@ DEFAULTS: dict[str, Any] = {
         "lr_g": 2.0e-4,
         "lr_d": 2.0e-4,
         "betas": [0.5, 0.9],
-        "grad_clip": 0.0,            # 0: off
-        "max_minutes": 15.0,         # wall-clock budget (kept across resumes)
-        "max_steps": 100000,         # batches (each: one D step + one G step)
-        "max_epochs": 10000,
-        "precision": "32-true",      # bf16-mixed / 16-mixed on GPU
-        "accelerator": "auto",
-        "devices": 1,
-        "num_nodes": 1,
-        "num_workers": 0,
+        "max_steps": 2000,           # batches (each: one D step + one G step)
         "num_threads": 2,            # torch CPU threads
-        "val_every_steps": 200,
         "num_val_utts": 64,
         "val_max_frames": 1000,
         "val_batch_size": 16,
-        "ckpt_every_steps": 200,
-        "log_every_steps": 10,
         "image_every_steps": 200,    # spectrogram images (TensorBoard) in training and at validation
-        "progress_bar": True,        # on a terminal; log files get a line every 50 steps instead
-        "select_by": None,           # a validation metric (lower is better, e.g. val/l1_enhanced): model.pt is
-                                     # the generator at its best validation, not the last one (None: last)
     },
 }
 
 
 def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Defaults under the given config; unknown keys in ``loss``/``train``/``disc`` are errors."""
-    for sec in ("loss", "train", "disc"):
-        unknown = sorted(set(cfg.get(sec) or {}) - set(DEFAULTS[sec]))
-        if unknown:
-            raise ValueError(f"stylegan config: unknown {sec} keys {unknown}; known: {sorted(DEFAULTS[sec])}")
-    out = merge(DEFAULTS, {k: v for k, v in cfg.items() if v is not None})
+    """Defaults under the given config; unknown keys (top level, ``loss``, ``disc``, ``train``) are errors."""
+    if "seed" in cfg:
+        raise ValueError("stylegan config: the seed is train.seed (the recipe's --seed sets it), not a top-level key")
+    rest = {k: v for k, v in cfg.items() if k != "train"}
+    check_sections(rest, {k: v for k, v in DEFAULTS.items() if k != "train"}, "stylegan", ("loss", "disc"))
+    out = merge({k: v for k, v in DEFAULTS.items() if k != "train"}, {k: v for k, v in rest.items() if v is not None})
+    out["train"] = resolve_train(cfg.get("train"), DEFAULTS["train"], "stylegan")
     if out["loss"]["consistency_target"] not in ("input", "clean"):
         raise ValueError(f"loss.consistency_target must be input or clean, got {out['loss']['consistency_target']!r}")
     if out["loss"]["cx_source"] not in ("asr", "mel", "none"):
@@ -174,325 +167,292 @@ def _spec_image(mats: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(rows[:-1])[None]
 
 
-def _lightning_module(cfg: dict[str, Any], data: FrontendData, asr=None):
-    import lightning.pytorch as pl
-    import numpy as np
-    from torch.utils.data import DataLoader, Subset
+class StyleGANModule(HarnessModule):
+    """Generator (the front-end: mapping + synthesis) and discriminator; the ASR is a plain attribute.
 
-    from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
+    Batches: ``{x [B, 80, T], x_len [B], y [B, 80, T'], y_len [B]}`` (degraded, clean log-mel);
+    spectrograms inside are normalised ``[B, 1, 80, T]``.
+    """
 
-    class StyleGANModule(pl.LightningModule):
-        """Generator (the front-end: mapping + synthesis) and discriminator; the ASR is a plain attribute."""
+    def __init__(self, cfg: dict[str, Any], data: FrontendData, asr=None, total_steps: int | None = None):
+        super().__init__(cfg["train"], int(total_steps if total_steps is not None else cfg["train"]["max_steps"] or 0))
+        self.cfg, self.data = cfg, data
+        self.automatic_optimization = False
+        self.enhancer = StyleGANEnhancer(**cfg["model"])
+        self.disc = Discriminator(n_bands=int(cfg["model"]["n_bands"]), **cfg["disc"])
+        self.__dict__["asr"] = asr  # not a submodule: no optimiser, no state_dict, invisible to DDP
+        self.lc = cfg["loss"]
+        self.paired = not bool(self.tc["unpaired"])
+        self._val_batches: list | None = None
+        self._logs: dict[str, float] = {}
 
-        def __init__(self):
-            super().__init__()
-            self.cfg = cfg
-            self.automatic_optimization = False
-            self.enhancer = StyleGANEnhancer(**cfg["model"])
-            self.disc = Discriminator(n_bands=int(cfg["model"]["n_bands"]), **cfg["disc"])
-            self.__dict__["asr"] = asr  # not a submodule: no optimiser, no state_dict, invisible to DDP
-            self.lc, self.tc = cfg["loss"], cfg["train"]
-            self.paired = not bool(self.tc["unpaired"])
-            self._train_ds = None
-            self._train_sampler = None
-            self.best: tuple[float, int] | None = None  # (validation value, step) of the selected generator
-            self._val_sum: dict[str, float] = {}
-            self._val_n = 0
-            self.enhancer_best: dict | None = None
-            # log files (run.pl, Slurm) get a line every LOG_LINE_EVERY steps instead of a progress bar
-            self.tty = sys.stderr.isatty()
-            self._t0, self._t_step = time.time(), 0
+    def selected_module(self) -> torch.nn.Module:
+        return self.enhancer
 
-        # -------------------------------------------------------------- data
-        def train_dataloader(self):
-            tc, seed = self.tc, int(cfg["seed"])
-            deg, clean = list(data.train_feats), list(data.train_clean_feats)
-            if tc["include_clean"]:
-                for c in dict.fromkeys(str(p) for p in data.train_clean_feats):
-                    deg.append(Path(c))
-                    clean.append(Path(c))
-            deg, clean = weight_conditions(deg, clean, tc["condition_weights"] or {})
-            ds = PairedFeatDataset(deg, clean, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
-                                   seed=seed, max_utts=tc["max_utts"])
-            # a random order first, so that equal lengths (most crops) are bucketed across conditions and
-            # utterances rather than in dataset order
-            perm = np.random.default_rng(seed).permutation(len(ds)).tolist()
-            view = Subset(ds, perm)
-            ws = self.trainer.world_size
-            sampler = BucketBatchSampler([ds.frames[i] for i in perm], int(tc["batch_max_frames"]),
-                                         int(tc["batch_size"]), seed, rank=self.trainer.global_rank,
-                                         world_size=ws, drop_last=ws > 1)
-            self._train_ds, self._train_sampler = ds, sampler
-            nw = int(tc["num_workers"])
-            return DataLoader(view, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=nw,
-                              persistent_workers=nw > 0)
+    # -------------------------------------------------------------- data
+    def train_pairs(self) -> PairedFeatDataset:
+        tc, data = self.tc, self.data
+        deg, clean = list(data.train_feats), list(data.train_clean_feats)
+        if tc["include_clean"]:
+            for c in dict.fromkeys(str(p) for p in data.train_clean_feats):
+                deg.append(Path(c))
+                clean.append(Path(c))
+        deg, clean = weight_conditions(deg, clean, tc["condition_weights"] or {})
+        return PairedFeatDataset(deg, clean, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
+                                 seed=int(tc["seed"]), max_utts=tc["max_utts"])
 
-        def val_dataloader(self):
+    def train_dataloader(self):
+        tc = self.tc
+        ds = self.train_pairs()
+        # a random order first, so that equal lengths (most crops) are bucketed across conditions and
+        # utterances rather than in dataset order
+        perm = np.random.default_rng(int(tc["seed"])).permutation(len(ds)).tolist()
+        batches = bucket([ds.frames[i] for i in perm], int(tc["batch_max_frames"]), int(tc["batch_size"]),
+                         drop_last=self.world > 1)
+        nw = int(tc["num_workers"])
+        return DataLoader(EpochIndexed(Subset(ds, perm), ds.set_epoch, len(ds)),
+                          batch_sampler=self.train_sampler(batches, len(ds)), collate_fn=collate_pairs,
+                          num_workers=nw, persistent_workers=nw > 0)
+
+    def validation_batches(self) -> list:
+        """This rank's validation batches (whole utterances up to ``val_max_frames``), built once."""
+        if self._val_batches is None:
+            tc, data = self.tc, self.data
             vf = [Path(p) for p in data.valid_feats]
-            if not vf or int(self.tc["num_val_utts"]) <= 0 or not all((p / "feats.scp").is_file() for p in vf):
-                return []
-            tc = self.tc
-            per = max(1, math.ceil(int(tc["num_val_utts"]) / len(vf)))
-            ds = PairedFeatDataset(vf, data.valid_clean_feats, max_frames=tc["val_max_frames"], unpaired=False,
-                                   seed=int(cfg["seed"]), max_utts=per)
-            sampler = BucketBatchSampler(ds.frames, 10 ** 9, int(tc["val_batch_size"]), 0,
-                                         rank=self.trainer.global_rank, world_size=self.trainer.world_size)
-            return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=0)
+            self._val_batches = []
+            if vf and int(tc["num_val_utts"]) > 0 and all((p / "feats.scp").is_file() for p in vf):
+                per = max(1, math.ceil(int(tc["num_val_utts"]) / len(vf)))
+                ds = PairedFeatDataset(vf, data.valid_clean_feats, max_frames=tc["val_max_frames"], unpaired=False,
+                                       seed=int(tc["seed"]), max_utts=per)
+                sampler = BucketBatchSampler(ds.frames, 10 ** 9, int(tc["val_batch_size"]), 0, rank=self.rank,
+                                             world_size=self.world)
+                self._val_batches = list(DataLoader(ds, batch_sampler=sampler, collate_fn=collate_pairs,
+                                                    num_workers=0))
+        return self._val_batches
 
-        def on_fit_start(self):
-            if self.asr is not None:
-                self.asr.to(self.device)
-            torch.manual_seed(int(cfg["seed"]) + 1000 * self.global_rank + self.global_step)  # differs per rank
+    def on_fit_start(self):
+        if self.asr is not None:
+            self.asr.to(self.device)
 
-        def on_train_epoch_start(self):
-            if self._train_ds is not None:
-                self._train_ds.set_epoch(self.current_epoch)
-                self._train_sampler.set_epoch(self.current_epoch)
+    # -------------------------------------------------------------- losses
+    def features(self, spec_n: torch.Tensor, lengths: torch.Tensor, source: str):
+        """Feature sets of a normalised spectrogram [B, 1, H, T] for the contextual / feature-matching
+        losses: list of (features [B, C, N], lengths [B]); from log-mel patches or ASR encoder layers."""
+        lc = self.lc
+        if source == "mel":
+            return [logmel_patches(spec_n, lengths, lc["cx_patch_bands"], int(lc["cx_patch_frames"]),
+                                   lc["cx_patch_band_stride"], int(lc["cx_patch_frame_stride"]))]
+        if self.asr is None:
+            raise RuntimeError("the contextual/feature-matching loss on ASR features needs the frozen ASR "
+                               "(--asr-model); or set loss.cx_source=mel")
+        feats, flen = self.asr.encoder_features(self.enhancer.denormalise(spec_n, lengths), lengths,
+                                                list(lc["cx_layers"]))
+        return [(f, flen) for f in feats]
 
-        # -------------------------------------------------------------- losses
-        @property
-        def step(self) -> int:
-            """Batches done (global_step counts both optimisers' steps)."""
-            return self.global_step // 2
+    def cx(self, gen, tgt, max_positions: int | None) -> torch.Tensor:
+        h = float(self.lc["cx_h"])
+        return sum(contextual_loss(g, t, h=h, x_lengths=gl, y_lengths=tl, max_positions=max_positions)
+                   for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
 
-        def features(self, spec_n: torch.Tensor, lengths: torch.Tensor, source: str):
-            """Feature sets of a normalised spectrogram [B, 1, H, T] for the contextual / feature-matching
-            losses: list of (features [B, C, N], lengths [B]); from log-mel patches or ASR encoder layers."""
-            lc = self.lc
-            if source == "mel":
-                return [logmel_patches(spec_n, lengths, lc["cx_patch_bands"], int(lc["cx_patch_frames"]),
-                                       lc["cx_patch_band_stride"], int(lc["cx_patch_frame_stride"]))]
-            if self.asr is None:
-                raise RuntimeError("the contextual/feature-matching loss on ASR features needs the frozen ASR "
-                                   "(--asr-model); or set loss.cx_source=mel")
-            feats, flen = self.asr.encoder_features(self.enhancer.denormalise(spec_n, lengths), lengths,
-                                                    list(lc["cx_layers"]))
-            return [(f, flen) for f in feats]
-
-        def cx(self, gen, tgt, max_positions: int | None) -> torch.Tensor:
-            h = float(self.lc["cx_h"])
-            return sum(contextual_loss(g, t, h=h, x_lengths=gl, y_lengths=tl, max_positions=max_positions)
-                       for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
-
-        def feature_losses(self, fake_n, xl, y_n, yl) -> tuple[torch.Tensor, torch.Tensor]:
-            """(contextual loss, feature-matching L1) between enhanced and clean features."""
-            lc = self.lc
-            zero = fake_n.new_zeros(()).float()
-            use_cx = float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none"
-            use_fm = float(lc["fm_weight"]) > 0 and self.paired
-            cx = fm = zero
-            gen = tgt = None
-            if use_cx:
-                gen = self.features(fake_n, xl, lc["cx_source"])
+    def feature_losses(self, fake_n, xl, y_n, yl) -> tuple[torch.Tensor, torch.Tensor]:
+        """(contextual loss, feature-matching L1) between enhanced and clean features."""
+        lc = self.lc
+        zero = fake_n.new_zeros(()).float()
+        use_cx = float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none"
+        use_fm = float(lc["fm_weight"]) > 0 and self.paired
+        cx = fm = zero
+        gen = tgt = None
+        if use_cx:
+            gen = self.features(fake_n, xl, lc["cx_source"])
+            with torch.no_grad():
+                tgt = self.features(y_n, yl, lc["cx_source"])
+            cx = self.cx(gen, tgt, int(lc["cx_max_positions"]))
+        if use_fm:
+            if not (use_cx and lc["cx_source"] == "asr"):
+                gen = self.features(fake_n, xl, "asr")
                 with torch.no_grad():
-                    tgt = self.features(y_n, yl, lc["cx_source"])
-                cx = self.cx(gen, tgt, int(lc["cx_max_positions"]))
-            if use_fm:
-                if not (use_cx and lc["cx_source"] == "asr"):
-                    gen = self.features(fake_n, xl, "asr")
-                    with torch.no_grad():
-                        tgt = self.features(y_n, yl, "asr")
-                fm = self.fm(gen, tgt)
-            return cx, fm
+                    tgt = self.features(y_n, yl, "asr")
+            fm = self.fm(gen, tgt)
+        return cx, fm
 
-        @staticmethod
-        def fm(gen, tgt) -> torch.Tensor:
-            """Feature-matching L1 between two lists of (features [B, C, N], lengths [B]), over the frames
-            valid in both, averaged over the layers."""
-            return sum(masked_l1(g[..., : t.shape[-1]].float(), t[..., : g.shape[-1]].float(), torch.minimum(gl, tl))
-                       for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
+    @staticmethod
+    def fm(gen, tgt) -> torch.Tensor:
+        """Feature-matching L1 between two lists of (features [B, C, N], lengths [B]), over the frames
+        valid in both, averaged over the layers."""
+        return sum(masked_l1(g[..., : t.shape[-1]].float(), t[..., : g.shape[-1]].float(), torch.minimum(gl, tl))
+                   for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
 
-        def consistency_reference(self, x_n: torch.Tensor, y_n: torch.Tensor) -> torch.Tensor:
-            """What the output's coarse bands must stay close to: the degraded input (the paper) or, with
-            ``consistency_target: clean`` in paired mode, the clean utterance ([B, 1, H, T] normalised).
-            Anchoring to the input keeps additive noise in the coarse bands; the clean target does not."""
-            if self.lc["consistency_target"] == "clean" and self.paired:
-                return y_n
-            return x_n
+    def consistency_reference(self, x_n: torch.Tensor, y_n: torch.Tensor) -> torch.Tensor:
+        """What the output's coarse bands must stay close to: the degraded input (the paper) or, with
+        ``consistency_target: clean`` in paired mode, the clean utterance ([B, 1, H, T] normalised).
+        Anchoring to the input keeps additive noise in the coarse bands; the clean target does not."""
+        if self.lc["consistency_target"] == "clean" and self.paired:
+            return y_n
+        return x_n
 
-        # -------------------------------------------------------------- training
-        def training_step(self, batch, batch_idx):
-            opt_g, opt_d = self.optimizers()
-            lc, tc = self.lc, self.tc
-            fe, disc = self.enhancer, self.disc
-            x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
-            b = x.shape[0]
-            x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
-            step = self.step
+    # -------------------------------------------------------------- training
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_d = self.optimizers()
+        lc, tc = self.lc, self.tc
+        fe, disc = self.enhancer, self.disc
+        x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
+        b = x.shape[0]
+        x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
+        step = self.steps_done - 1  # this batch's index (the harness counted it before the step)
 
-            # one generator pass serves both steps (detached for D)
-            fake_n = fe.generate(x_n, xl, update_w_avg=True)
+        # one generator pass serves both steps (detached for D)
+        fake_n = fe.generate(x_n, xl, update_w_avg=True)
 
-            # ---- discriminator step
-            self.toggle_optimizer(opt_d)
-            r1_every = int(lc["r1_every"])
-            do_r1 = float(lc["r1_gamma"]) > 0 and r1_every > 0 and step % r1_every == 0
-            d_real = disc(y_n, yl)
-            d_fake = disc(fake_n.detach(), xl)
-            d_loss = hinge_d_loss(d_real, d_fake)
-            if do_r1:
-                with torch.autocast(self.device.type, enabled=False):
-                    real = y_n.detach().float().requires_grad_(True)
-                    r1 = r1_penalty(real, disc(real, yl))
-                d_loss = d_loss + float(lc["r1_gamma"]) / 2 * r1 * r1_every
-                self.log("train/r1", r1.detach(), batch_size=b)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            if float(tc["grad_clip"]) > 0:
-                self.clip_gradients(opt_d, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
-            opt_d.step()
-            self.untoggle_optimizer(opt_d)
+        # ---- discriminator step
+        self.toggle_optimizer(opt_d)
+        r1_every = int(lc["r1_every"])
+        do_r1 = float(lc["r1_gamma"]) > 0 and r1_every > 0 and step % r1_every == 0
+        d_real = disc(y_n, yl)
+        d_fake = disc(fake_n.detach(), xl)
+        d_loss = hinge_d_loss(d_real, d_fake)
+        if do_r1:
+            with torch.autocast(self.device.type, enabled=False):
+                real = y_n.detach().float().requires_grad_(True)
+                r1 = r1_penalty(real, disc(real, yl))
+            d_loss = d_loss + float(lc["r1_gamma"]) / 2 * r1 * r1_every
+            self.log("train/r1", r1.detach(), batch_size=b)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        if float(tc["grad_clip"]) > 0:
+            self.clip_gradients(opt_d, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
 
-            # ---- generator step
-            self.toggle_optimizer(opt_g)
-            g_adv = g_adv_loss(disc(fake_n, xl))
-            cons = consistency_loss(self.consistency_reference(x_n, y_n), fake_n, xl, int(lc["consistency_bins"]))
-            cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
-            g_loss = float(lc["adv_weight"]) * g_adv + float(lc["consistency_weight"]) * cons \
-                + float(lc["cx_weight"]) * cx + float(lc["fm_weight"]) * fm
-            l1 = None
-            if float(lc["l1_weight"]) > 0 and self.paired:
-                l1 = masked_l1(fake_n[:, 0], y_n[:, 0], xl)
-                g_loss = g_loss + float(lc["l1_weight"]) * l1
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            if float(tc["grad_clip"]) > 0:
-                self.clip_gradients(opt_g, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
-            opt_g.step()
-            self.untoggle_optimizer(opt_g)
+        # ---- generator step
+        self.toggle_optimizer(opt_g)
+        g_adv = g_adv_loss(disc(fake_n, xl))
+        cons = consistency_loss(self.consistency_reference(x_n, y_n), fake_n, xl, int(lc["consistency_bins"]))
+        cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
+        g_loss = float(lc["adv_weight"]) * g_adv + float(lc["consistency_weight"]) * cons \
+            + float(lc["cx_weight"]) * cx + float(lc["fm_weight"]) * fm
+        l1 = None
+        if float(lc["l1_weight"]) > 0 and self.paired:
+            l1 = masked_l1(fake_n[:, 0], y_n[:, 0], xl)
+            g_loss = g_loss + float(lc["l1_weight"]) * l1
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        if float(tc["grad_clip"]) > 0:
+            self.clip_gradients(opt_g, gradient_clip_val=float(tc["grad_clip"]), gradient_clip_algorithm="norm")
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
 
-            logs = {"train/d_loss": d_loss, "train/g_loss": g_loss, "train/g_adv": g_adv, "train/consistency": cons,
-                    "train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()}
-            if float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none":
-                logs["train/cx"] = cx
-            if float(lc["fm_weight"]) > 0:
-                logs["train/fm"] = fm
-            if l1 is not None:
-                logs["train/l1"] = l1
-            logs = {k: v.detach().float() for k, v in logs.items()}
-            self.log_dict(logs, batch_size=b)
-            self.log_dict({"d": logs["train/d_loss"], "g": logs["train/g_loss"]}, prog_bar=True,
-                          logger=False, batch_size=b)
-            if not self.tty and step % LOG_LINE_EVERY == 0 and self.trainer.is_global_zero:
-                rate = (step - self._t_step) / max(time.time() - self._t0, 1e-9)
-                log.info("step %d: %s (%.2f steps/s)", step,
-                         " ".join(f"{k.split('/')[1]} {float(v):.3f}" for k, v in logs.items()), rate)
-                self._t0, self._t_step = time.time(), step
-            every = int(tc["image_every_steps"])
-            if every > 0 and step % every == 0:
-                self.log_images("train", x_n[0, 0, :, : xl[0]], fake_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+        logs = {"train/d_loss": d_loss, "train/g_loss": g_loss, "train/g_adv": g_adv, "train/consistency": cons,
+                "train/d_real": d_real.mean(), "train/d_fake": d_fake.mean()}
+        if float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none":
+            logs["train/cx"] = cx
+        if float(lc["fm_weight"]) > 0:
+            logs["train/fm"] = fm
+        if l1 is not None:
+            logs["train/l1"] = l1
+        logs = {k: v.detach().float() for k, v in logs.items()}
+        self.log_dict(logs, batch_size=b)
+        self.log_dict({"d": logs["train/d_loss"], "g": logs["train/g_loss"]}, prog_bar=True,
+                      logger=False, batch_size=b)
+        self._logs = {k: float(v) for k, v in logs.items()}
+        every = int(tc["image_every_steps"])
+        if every > 0 and step % every == 0:
+            self.log_images("train", x_n[0, 0, :, : xl[0]], fake_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
 
-        # -------------------------------------------------------------- validation
-        def validation_step(self, batch, batch_idx):
-            fe = self.enhancer
-            x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
-            b = x.shape[0]
-            x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
-            out_n = fe.generate(x_n, xl)  # eval mode: fixed latent, truncation psi, zero noise
-            enh = fe.denormalise(out_n, xl)
-            y_m = fe.denormalise(y_n, yl)
-            x_m = fe.denormalise(x_n, xl)
-            logs = {"val/l1_enhanced": masked_l1(enh, y_m, xl), "val/l1_input": masked_l1(x_m, y_m, xl),
-                    "val/consistency": consistency_loss(self.consistency_reference(x_n, y_n), out_n, xl,
-                                                        int(self.lc["consistency_bins"]))}
-            src = self.lc["cx_source"]
-            feats = {}  # (source, which) -> feature sets, each computed once
-            def get(source: str, which: str):
-                if (source, which) not in feats:
-                    spec, ln = {"clean": (y_n, yl), "enhanced": (out_n, xl), "input": (x_n, xl)}[which]
-                    feats[source, which] = self.features(spec, ln, source)
-                return feats[source, which]
-            if src == "mel" or (src == "asr" and self.asr is not None):
-                logs["val/cx_enhanced"] = self.cx(get(src, "enhanced"), get(src, "clean"), None)
-                logs["val/cx_input"] = self.cx(get(src, "input"), get(src, "clean"), None)
-            if self.asr is not None:  # the frozen ASR's view (validation is always paired): feature-matching L1
-                for which in ("enhanced", "input"):
-                    logs[f"val/fm_{which}"] = self.fm(get("asr", which), get("asr", "clean"))
-            self.log_dict({k: v.float() for k, v in logs.items()}, batch_size=b, sync_dist=True,
-                          prog_bar=False)
+    def line(self, step: int) -> str:
+        return " ".join(f"{k.split('/')[1]} {v:.3f}" for k, v in self._logs.items())
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> dict[str, float]:
+        """Mean validation metrics over this run's validation utterances (all ranks)."""
+        sums: dict[str, float] = {}
+        n = 0
+        for i, batch in enumerate(self.validation_batches()):
+            batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            logs = self.validation_metrics(batch, images=i == 0)
+            b = int(batch["x"].shape[0])
             for k, v in logs.items():
-                self._val_sum[k] = self._val_sum.get(k, 0.0) + float(v) * b
-            self._val_n += b
-            if batch_idx == 0:
-                self.log_images("val", x_n[0, 0, :, : xl[0]], out_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+            n += b
+        return self.mean_over_ranks(sums, n) if sums else {}
 
-        def on_validation_epoch_start(self):
-            self._val_sum, self._val_n = {}, 0
+    def validation_metrics(self, batch, images: bool = False) -> dict[str, torch.Tensor]:
+        fe = self.enhancer
+        x, xl, y, yl = batch["x"], batch["x_len"], batch["y"], batch["y_len"]
+        x_n, y_n = fe.normalise(x, xl), fe.normalise(y, yl)
+        out_n = fe.generate(x_n, xl)  # eval mode: fixed latent, truncation psi, zero noise
+        enh = fe.denormalise(out_n, xl)
+        y_m = fe.denormalise(y_n, yl)
+        x_m = fe.denormalise(x_n, xl)
+        logs = {"val/l1_enhanced": masked_l1(enh, y_m, xl), "val/l1_input": masked_l1(x_m, y_m, xl),
+                "val/consistency": consistency_loss(self.consistency_reference(x_n, y_n), out_n, xl,
+                                                    int(self.lc["consistency_bins"]))}
+        src = self.lc["cx_source"]
+        feats = {}  # (source, which) -> feature sets, each computed once
 
-        def on_validation_epoch_end(self):
-            key = self.tc["select_by"]
-            if not key or self.trainer.sanity_checking:
-                return
-            if not self._val_sum:
-                return
-            if key not in self._val_sum:
-                raise KeyError(f"train.select_by={key!r} is not a validation metric; logged: {sorted(self._val_sum)}")
-            val = self._val_sum[key] / self._val_n  # mean over this validation's utterances (this rank)
-            if self.trainer.is_global_zero and (self.best is None or val < self.best[0]):
-                self.best = (val, self.step)
-                self.enhancer_best = {k: v.detach().cpu().clone() for k, v in self.enhancer.state_dict().items()}
-                log.info("step %d: %s %.4f (best so far)", self.step, key, val)
+        def get(source: str, which: str):
+            if (source, which) not in feats:
+                spec, ln = {"clean": (y_n, yl), "enhanced": (out_n, xl), "input": (x_n, xl)}[which]
+                feats[source, which] = self.features(spec, ln, source)
+            return feats[source, which]
+        if src == "mel" or (src == "asr" and self.asr is not None):
+            logs["val/cx_enhanced"] = self.cx(get(src, "enhanced"), get(src, "clean"), None)
+            logs["val/cx_input"] = self.cx(get(src, "input"), get(src, "clean"), None)
+        if self.asr is not None:  # the frozen ASR's view (validation is always paired): feature-matching L1
+            for which in ("enhanced", "input"):
+                logs[f"val/fm_{which}"] = self.fm(get("asr", which), get("asr", "clean"))
+        if images:
+            self.log_images("val", x_n[0, 0, :, : xl[0]], out_n[0, 0, :, : xl[0]], y_n[0, 0, :, : yl[0]])
+        return logs
 
-        def on_save_checkpoint(self, checkpoint):
-            checkpoint["specenh_best"] = {"best": self.best, "state": self.enhancer_best}
+    def log_images(self, tag: str, inp, enh, clean) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        for lg in self.loggers:
+            exp = getattr(lg, "experiment", None)
+            if hasattr(exp, "add_image"):
+                exp.add_image(f"{tag}/input_enhanced_clean", _spec_image([inp, enh, clean]), self.steps_done)
 
-        def on_load_checkpoint(self, checkpoint):
-            saved = checkpoint.get("specenh_best") or {}
-            self.best, self.enhancer_best = saved.get("best"), saved.get("state")
+    def configure_optimizers(self):
+        betas = tuple(float(v) for v in self.tc["betas"])
+        opt_g = torch.optim.Adam(self.enhancer.parameters(), lr=float(self.tc["lr_g"]), betas=betas)
+        opt_d = torch.optim.Adam(self.disc.parameters(), lr=float(self.tc["lr_d"]), betas=betas)
+        return [opt_g, opt_d]
 
-        def log_images(self, tag: str, inp, enh, clean) -> None:
-            if not self.trainer.is_global_zero:
-                return
-            for lg in self.loggers:
-                exp = getattr(lg, "experiment", None)
-                if hasattr(exp, "add_image"):
-                    exp.add_image(f"{tag}/input_enhanced_clean", _spec_image([inp, enh, clean]), self.step)
-
-        def configure_optimizers(self):
-            betas = tuple(float(v) for v in self.tc["betas"])
-            opt_g = torch.optim.Adam(self.enhancer.parameters(), lr=float(self.tc["lr_g"]), betas=betas)
-            opt_d = torch.optim.Adam(self.disc.parameters(), lr=float(self.tc["lr_d"]), betas=betas)
-            return [opt_g, opt_d]
-
-    return StyleGANModule()
-
-
-def _save_on_interrupt_callback(path: Path):
-    """Save ``path`` when training is interrupted (SIGTERM, e.g. Slurm preemption, or Ctrl-C) so the next
-    run resumes; Lightning raises at a batch boundary, so the state is consistent."""
-    import lightning.pytorch as pl
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    class SaveOnInterrupt(pl.Callback):
-        def on_exception(self, trainer, pl_module, exception):
-            if isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
-                trainer.save_checkpoint(str(path))
-                log.info("interrupted: saved %s (rerun to resume)", path)
-
-    return SaveOnInterrupt()
-
-
-def _loggers(exp_dir: Path) -> list:
-    import lightning.pytorch as pl
-
-    loggers = [pl.loggers.CSVLogger(str(exp_dir), name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-
-        loggers.insert(0, pl.loggers.TensorBoardLogger(str(exp_dir), name="tb", default_hp_metric=False))
-    except ImportError:
-        log.info("tensorboard not installed: CSV logs only (%s/logs)", exp_dir)
-    return loggers
 
 
 # ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
 ABLATION_NAMES = ("stylegan_consin", "stylegan_nocx", "stylegan_melcx", "stylegan_unpaired", "stylegan_multi")
 
 
+def _ddp_strategy(tc: dict[str, Any]):
+    n_dev = tc["devices"] if isinstance(tc["devices"], int) else 2
+    if int(tc["num_nodes"]) > 1 or n_dev != 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True)  # G and D take turns: each backward reduces one net
+    return tc["strategy"]
+
+
+def _frozen_asr(cfg: dict[str, Any], data: FrontendData):
+    if not needs_asr(cfg):
+        return None
+    if not data.asr_model:
+        raise ValueError("stylegan: loss.cx_source=asr (or fm_weight > 0) needs the frozen ASR (--asr-model); "
+                         "set loss.cx_source=mel or loss.cx_weight=0 to train without it")
+    from specenh.asr.frozen import FrozenASR
+
+    asr = FrozenASR(data.asr_model)
+    n = asr.num_layers
+    bad = [l for l in cfg["loss"]["cx_layers"] if not -n <= int(l) < n]
+    if bad:
+        raise ValueError(f"loss.cx_layers {bad} out of range for an encoder of {n} layers")
+    return asr
+
+
 @register_trainer("stylegan")
 def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
-    """Train the StyleGAN enhancer; returns ``exp_dir/model.pt``. Resumes from
-    ``exp_dir/checkpoints/last.ckpt`` when present (the wall-clock budget counts across resumes)."""
+    """Train the StyleGAN enhancer for ``train.max_steps`` steps; returns ``exp_dir/model.pt``. Resumes
+    from ``exp_dir/checkpoints/last.ckpt`` when present."""
     import lightning.pytorch as pl
 
     exp_dir = Path(exp_dir)
@@ -505,78 +465,32 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
                     "they are off (consistency is to the input)")
     data = restrict_conditions(data, cfg["conditions"])
     save_config(cfg, exp_dir / "config.yaml")
-    torch.set_num_threads(int(tc["num_threads"]))
-    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
-
-    precision = str(tc["precision"])
-    if not torch.cuda.is_available() and tc["accelerator"] in ("auto", "gpu", "cuda") and "16" in precision:
-        log.info("no GPU: precision %s -> 32-true", precision)
-        precision = "32-true"
-    asr = None
-    if needs_asr(cfg):
-        if not data.asr_model:
-            raise ValueError("stylegan: loss.cx_source=asr (or fm_weight > 0) needs the frozen ASR (--asr-model); "
-                             "set loss.cx_source=mel or loss.cx_weight=0 to train without it")
-        from specenh.asr.frozen import FrozenASR
-
-        asr = FrozenASR(data.asr_model)
-        n = asr.num_layers
-        bad = [l for l in cfg["loss"]["cx_layers"] if not -n <= int(l) < n]
-        if bad:
-            raise ValueError(f"loss.cx_layers {bad} out of range for an encoder of {n} layers")
-    module = _lightning_module(cfg, data, asr)
+    set_threads(tc["num_threads"])
+    pl.seed_everything(int(tc["seed"]), workers=True, verbose=False)
+    asr = _frozen_asr(cfg, data)
+    if tc["max_steps"] is None:  # an epoch budget: count the batches of one epoch
+        tmp = StyleGANModule(cfg, data, None, 0)
+        ds = tmp.train_pairs()
+        n_batches = len(bucket(ds.frames, int(tc["batch_max_frames"]), int(tc["batch_size"])))
+        total = int(tc["max_epochs"]) * n_batches
+    else:
+        total = int(tc["max_steps"])
+    module = StyleGANModule(cfg, data, asr, total)
     n_g = sum(p.numel() for p in module.enhancer.parameters())
     n_d = sum(p.numel() for p in module.disc.parameters())
-    log.info("stylegan: generator+mapping %.3f M parameters, discriminator %.3f M; %s mode, contextual loss on %s",
-             n_g / 1e6, n_d / 1e6, "unpaired" if tc["unpaired"] else "paired", cfg["loss"]["cx_source"])
-
-    n_dev = tc["devices"] if isinstance(tc["devices"], int) else 2
-    strategy = "auto"
-    if int(tc["num_nodes"]) > 1 or n_dev != 1:
-        from lightning.pytorch.strategies import DDPStrategy
-
-        strategy = DDPStrategy(find_unused_parameters=True)  # G and D take turns: each backward reduces one net
-    ckpt_dir = exp_dir / "checkpoints"
-    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                           every_n_train_steps=2 * int(tc["ckpt_every_steps"]))
-    val_every = int(tc["val_every_steps"])
-    trainer = pl.Trainer(
-        max_epochs=int(tc["max_epochs"]), max_steps=2 * int(tc["max_steps"]),
-        max_time={"minutes": float(tc["max_minutes"])}, accelerator=tc["accelerator"], devices=tc["devices"],
-        num_nodes=int(tc["num_nodes"]), strategy=strategy, precision=precision,
-        callbacks=[ckpt_cb, _save_on_interrupt_callback(ckpt_dir / "last.ckpt")],
-        logger=_loggers(exp_dir), log_every_n_steps=int(tc["log_every_steps"]), num_sanity_val_steps=0,
-        val_check_interval=val_every if val_every > 0 else None, check_val_every_n_epoch=None if val_every > 0 else 1,
-        limit_val_batches=None if val_every > 0 else 0, use_distributed_sampler=False,
-        enable_model_summary=False, enable_progress_bar=bool(tc["progress_bar"]) and sys.stderr.isatty(),
-        default_root_dir=str(exp_dir),
-    )
-    resume = ckpt_dir / "last.ckpt"
-    t0 = time.time()
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    try:
-        trainer.fit(module, ckpt_path=str(resume) if resume.is_file() else None)
-    except SIGTERMException:  # a SystemExit with status 0: make the interruption visible to the caller
-        raise SystemExit(143) from None
-    elapsed = time.time() - t0
-    trainer.save_checkpoint(str(resume))
+    log.info("stylegan: generator+mapping %.3f M parameters, discriminator %.3f M; %s mode, contextual loss on %s; "
+             "%d steps, seed %d", n_g / 1e6, n_d / 1e6, "unpaired" if tc["unpaired"] else "paired",
+             cfg["loss"]["cx_source"], total, int(tc["seed"]))
+    trainer, res = fit(module, exp_dir, steps_per_batch=2, strategy=_ddp_strategy(tc), automatic_clip=False)
     out = exp_dir / "model.pt"
     if trainer.is_global_zero:
-        if tc["select_by"] and module.enhancer_best is not None:
-            log.info("model.pt: the generator at step %d (%s %.4f), not the last one (step %d)",
-                     module.best[1], tc["select_by"], module.best[0], trainer.global_step // 2)
-            module.enhancer.load_state_dict(module.enhancer_best)
+        selected_weights(module)
         module.enhancer.cpu().save(out)
-        steps = trainer.global_step // 2
-        info = {"generator_params": n_g, "discriminator_params": n_d, "steps": steps, "epochs": trainer.current_epoch,
-                "train_seconds_this_run": round(elapsed, 1), "unpaired": bool(tc["unpaired"]),
-                "cx_source": cfg["loss"]["cx_source"], "precision": precision,
-                "selected": ({"by": tc["select_by"], "value": module.best[0], "step": module.best[1]}
-                             if tc["select_by"] and module.best else "last"),
-                "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}}
-        (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
-        log.info("saved %s after %d steps", out, steps)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics.update(module.last_val)
+        write_train_info(exp_dir, module, res, generator_params=n_g, discriminator_params=n_d,
+                         unpaired=bool(tc["unpaired"]), cx_source=cfg["loss"]["cx_source"], metrics=metrics)
+        log.info("saved %s after %d steps", out, res.steps)
     return out
 
 

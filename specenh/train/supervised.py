@@ -7,10 +7,9 @@ Config (every key has a default here; ``conf/frontend/<name>.yaml`` lists them a
     model: {...}              # the front-end's constructor arguments
     loss: {mag_weight, complex_weight}          # mask only (compressed spectral loss)
     augment: {cutoff_prob, cutoffs_hz, jitter_bands}   # bwe only: simulated extra cut-offs
-    data: {max_frames, batch_size, batch_max_frames, max_utts, num_val_utts, num_workers, log_guard}
-    train: {seed, lr, weight_decay, betas, warmup_steps, min_lr_ratio, anneal_by_time, grad_clip, max_minutes,
-            max_epochs, max_steps, val_every_n_steps, ckpt_every_n_steps, log_every_n_steps, precision,
-            accelerator, devices, num_nodes, strategy, num_threads}
+    data: {max_frames, batch_size, batch_max_frames, max_utts, num_val_utts, log_guard}
+    train: {lr, weight_decay, betas} + the harness's keys (specenh.train.harness.TRAIN_DEFAULTS: seed,
+            max_steps, warmup_steps, min_lr_ratio, grad_clip, val_every_steps, ckpt_every_steps, ...)
 
 Data: log-mel pairs (:class:`~specenh.train.data.PairedFeatDataset`; inpaint, bwe) or waveform pairs
 (:class:`~specenh.train.data.PairedWaveDataset`; mask), random crops of ``max_frames`` 10-ms frames,
@@ -20,21 +19,16 @@ waveform targets (``log(g^2 (e^c - guard) + guard)``: exact), so a pair differs 
 degradation. The oracle-mask inpainter also gets the hole masks projected on the mel bands.
 
 Loss: L1 on log-mel over valid frames (log-mel front-ends); the compressed spectral loss of
-:mod:`specenh.frontends.mask` for ``mask``. AdamW, linear warm-up then cosine to ``min_lr_ratio``,
-gradient clipping, precision from the config, ``max_minutes`` wall-clock budget (Lightning's timer,
-kept across resumes; with ``anneal_by_time`` the cosine follows whichever of ``max_steps`` and
-``max_minutes`` runs out first, so a slow machine still ends training at a low learning rate),
-checkpoints in ``exp_dir/checkpoints`` (resumed from ``last.ckpt``), CSV logs
-(+ TensorBoard when installed), validation loss every ``val_every_n_steps``. Writes
-``exp_dir/model.pt`` (:meth:`FrontEnd.save`) and ``exp_dir/train_info.json``.
+:mod:`specenh.frontends.mask` for ``mask``. AdamW, linear warm-up then cosine to ``min_lr_ratio`` over
+the ``max_steps`` budget. Seeding, the step-indexed data stream, checkpoints / resume, validation every
+``val_every_steps``, selection, logs and ``train_info.json`` come from :mod:`specenh.train.harness`.
+Writes ``exp_dir/model.pt`` (:meth:`FrontEnd.save`).
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,6 +39,8 @@ from torch.utils.data import ConcatDataset, DataLoader, Subset
 from specenh.frontends.base import FrontEnd, build
 from specenh.train import FrontendData, register_trainer, select_conditions
 from specenh.train.data import BucketBatchSampler, PairedFeatDataset, PairedWaveDataset, collate_waves
+from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, budget_steps, check_sections, fit,
+                                   resolve_train, selected_weights, set_threads, warmup_cosine, write_train_info)
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
@@ -57,19 +53,20 @@ DEFAULTS: dict[str, Any] = {
     "loss": {"mag_weight": 0.887, "complex_weight": 0.113},
     "augment": {"cutoff_prob": 0.0, "cutoffs_hz": [1000, 2000, 4000], "jitter_bands": 2},
     "data": {"max_frames": 300, "batch_size": 16, "batch_max_frames": 4800, "max_utts": None,
-             "num_val_utts": 64, "num_workers": 0, "log_guard": 2.0**-24},
-    "train": {"seed": 0, "lr": 1e-3, "weight_decay": 1e-2, "betas": [0.9, 0.98], "warmup_steps": 200,
-              "min_lr_ratio": 0.05, "anneal_by_time": True, "grad_clip": 5.0, "max_minutes": 10.0,
-              "max_epochs": 100, "max_steps": None,
-              "val_every_n_steps": 200, "ckpt_every_n_steps": 200, "log_every_n_steps": 20,
-              "precision": "32-true", "accelerator": "auto", "devices": 1, "num_nodes": 1, "strategy": "auto",
-              "num_threads": 2},
+             "num_val_utts": 64, "log_guard": 2.0**-24},
+    # the trainer's own train keys; the shared ones (seed, max_steps, ...) are the harness's
+    "train": {"lr": 1e-3, "weight_decay": 1e-2, "betas": [0.9, 0.98], "warmup_steps": 200, "grad_clip": 5.0,
+              "max_steps": 3000, "log_every_steps": 100, "num_threads": 2},
 }
 
 
 def resolve_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Defaults under ``cfg``; ``conditions`` defaults per front-end."""
-    out = merge(DEFAULTS, cfg)
+    """Defaults under ``cfg`` (unknown keys are errors); ``conditions`` defaults per front-end."""
+    check_sections({k: v for k, v in cfg.items() if k != "train"}, {k: v for k, v in DEFAULTS.items() if k != "train"},
+                   name, ("data", "loss", "augment"))
+    train = resolve_train(cfg.get("train"), DEFAULTS["train"], name)
+    out = merge({k: v for k, v in DEFAULTS.items() if k != "train"}, {k: v for k, v in cfg.items() if k != "train"})
+    out["train"] = train
     if not out.get("conditions"):
         out["conditions"] = list(DEFAULT_CONDITIONS.get(name, ["*"]))
     if isinstance(out["conditions"], str):
@@ -225,238 +222,155 @@ def masked_l1(y: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor) -> torch.
     return ((y - t).abs() * valid[:, None, :]).sum() / (valid.sum() * y.shape[1]).clamp_min(1)
 
 
-def _lightning():
-    import lightning.pytorch as pl
+class SupervisedModule(HarnessModule):
+    """A front-end trained on (degraded, clean) pairs with one optimizer (AdamW, warm-up + cosine)."""
 
-    return pl
+    def __init__(self, fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src: _Source | None,
+                 total_steps: int):
+        super().__init__(cfg["train"], total_steps)
+        self.frontend = fe
+        self.cfg, self.train_src, self.valid_src = cfg, train_src, valid_src
+        self._audio_s = 0.0
+        self._val_batches: list | None = None
+        self._last_loss = float("nan")
+        if float(cfg["augment"]["cutoff_prob"]) > 0:  # bwe's simulated extra cut-offs
+            from specenh.frontends.bwe import cutoff_hz_to_band
 
+            n_mels, sr = int(fe.config.get("n_mels", 80)), int(fe.config.get("sample_rate", 16000))
+            self._aug_bands = [cutoff_hz_to_band(float(c), n_mels, sr) for c in cfg["augment"]["cutoffs_hz"]]
 
-def make_module(fe: FrontEnd, cfg: dict[str, Any], train_src: _Source, valid_src: _Source | None,
-                total_steps: int):
-    pl = _lightning()
-    tcfg, dcfg = cfg["train"], cfg["data"]
+    def selected_module(self) -> torch.nn.Module:
+        return self.frontend
 
-    class SupervisedFrontend(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.frontend = fe
-            self.total_steps = int(total_steps)
-            self._sampler: BucketBatchSampler | None = None
-            self._audio_s = 0.0
-            self._t0: float | None = None
-            self._first_step = 0
-            if fe.name == "bwe" and float(cfg["augment"]["cutoff_prob"]) > 0:
-                from specenh.frontends.bwe import cutoff_hz_to_band
+    # -------------------------------------------------------- data
+    def train_dataloader(self) -> DataLoader:
+        dcfg, src = self.cfg["data"], self.train_src
+        # each rank takes every world_size-th batch of one shared bucketing; batch s is a function of s
+        batches = bucket(src.lengths, int(dcfg["batch_max_frames"]), int(dcfg["batch_size"]))
+        nw = int(self.tc["num_workers"])
+        return DataLoader(EpochIndexed(src.dataset, src.set_epoch, len(src.lengths)),
+                          batch_sampler=self.train_sampler(batches, len(src.lengths)), collate_fn=src.collate,
+                          num_workers=nw, persistent_workers=nw > 0)
 
-                n_mels, sr = int(fe.config.get("n_mels", 80)), int(fe.config.get("sample_rate", 16000))
-                self._aug_bands = [cutoff_hz_to_band(float(c), n_mels, sr) for c in cfg["augment"]["cutoffs_hz"]]
+    def _validation_batches(self) -> list:
+        """This rank's share of the validation items, bucketed (crops fixed: epoch 0)."""
+        if self._val_batches is None:
+            src, dcfg = self.valid_src, self.cfg["data"]
+            idx = list(range(self.rank, len(src.lengths), self.world))
+            ds = Subset(src.dataset, idx)
+            sampler = BucketBatchSampler([src.lengths[i] for i in idx], int(dcfg["batch_max_frames"]),
+                                         int(dcfg["batch_size"]), seed=int(self.tc["seed"]))
+            self._val_batches = list(DataLoader(ds, batch_sampler=sampler, collate_fn=src.collate, num_workers=0))
+        return self._val_batches
 
-        # -------------------------------------------------------- data (built per rank)
-        def _loader(self, src: _Source, train: bool) -> DataLoader:
-            rank, world = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
-            bmf, bs, seed = int(dcfg["batch_max_frames"]), int(dcfg["batch_size"]), int(tcfg["seed"])
-            nw = int(dcfg["num_workers"])
-            if train:  # each rank takes every world_size-th batch of one shared bucketing
-                sampler = BucketBatchSampler(src.lengths, bmf, bs, seed=seed, rank=rank, world_size=world)
-                self._sampler = sampler
-                dataset = src.dataset
-            else:  # validation: each rank buckets its own share of the items (every rank gets some)
-                idx = list(range(rank, len(src.lengths), world))
-                dataset = Subset(src.dataset, idx)
-                sampler = BucketBatchSampler([src.lengths[i] for i in idx], bmf, bs, seed=seed)
-            # workers are not persistent: each epoch's workers copy the dataset after set_epoch (new crops)
-            return DataLoader(dataset, batch_sampler=sampler, collate_fn=src.collate, num_workers=nw)
+    def validate(self) -> dict[str, float]:
+        if self.valid_src is None:
+            return {}
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in self._validation_batches():
+            batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            b = int(batch["x"].shape[0])
+            for k, v in self.compute_loss(batch, False).items():
+                sums[f"val_{k}"] = sums.get(f"val_{k}", 0.0) + float(v) * b
+            n += b
+        return self.mean_over_ranks(sums, n)
 
-        def train_dataloader(self):
-            return self._loader(train_src, True)
+    # -------------------------------------------------------- loss
+    def _augment(self, batch):
+        """bwe: replace some inputs by their clean target cut at a random configured cut-off."""
+        from specenh.frontends.bwe import simulate_bandlimit
 
-        def val_dataloader(self):
-            return self._loader(valid_src, False) if valid_src is not None else []
+        x, y = batch["x"], batch["y"]
+        b = x.shape[0]
+        aug = self.cfg["augment"]
+        # seeded by (seed, rank, step): reproducible and the same after a resume
+        g = torch.Generator().manual_seed((int(self.tc["seed"]) * 1000 + self.rank) * 10_000_019 + self.steps_done)
+        pick = torch.rand(b, generator=g) < float(aug["cutoff_prob"])
+        if not pick.any():
+            return x
+        choice = torch.randint(len(self._aug_bands), (b,), generator=g)
+        jit = torch.randint(int(aug["jitter_bands"]) + 1, (b,), generator=g)
+        band = torch.tensor(self._aug_bands)[choice] + jit
+        fe = self.frontend
+        sim = simulate_bandlimit(y, band.to(y.device), floor=float(fe.config.get("floor", math.log(2.0**-24))))
+        return torch.where(pick.to(x.device)[:, None, None], sim, x)
 
-        def on_train_epoch_start(self):
-            if self._sampler is not None:
-                self._sampler.set_epoch(self.current_epoch)
-            train_src.set_epoch(self.current_epoch)
+    def compute_loss(self, batch, train: bool) -> dict[str, torch.Tensor]:
+        x, xl, y = batch["x"], batch["x_len"], batch["y"]
+        fe = self.frontend
+        if fe.domain == "wave":
+            est, _ = fe(x, xl)
+            lc = self.cfg["loss"]
+            return fe.loss(est, y, xl, mag_weight=float(lc["mag_weight"]), complex_weight=float(lc["complex_weight"]))
+        if train and hasattr(self, "_aug_bands"):
+            x = self._augment(batch)
+        kw = {"mask": batch["mask"]} if "mask" in batch else {}
+        est, _ = fe(x, xl, **kw)
+        return {"loss": masked_l1(est.float(), y, xl)}
 
-        def _time_fraction(self) -> float:
-            """Share of the ``max_minutes`` budget used (Lightning's timer, restored on resume)."""
-            from lightning.pytorch.callbacks import Timer
+    def training_step(self, batch, _idx):
+        out = self.compute_loss(batch, True)
+        bs = batch["x"].shape[0]
+        for k, v in out.items():
+            self.log(f"train_{k}", v.detach(), prog_bar=k == "loss", on_step=True, batch_size=bs)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, batch_size=bs)
+        fe = self.frontend
+        hop = (1.0 / int(fe.config.get("sample_rate", 16000))) if fe.domain == "wave" else 0.01
+        self._audio_s += float(batch["x_len"].sum()) * hop
+        self._last_loss = float(out["loss"].detach())
+        return out["loss"]
 
-            if self._trainer is None:
-                return 0.0
-            for cb in self.trainer.callbacks:
-                if isinstance(cb, Timer):
-                    el = cb.time_elapsed("train")
-                    rem = cb.time_remaining("train")
-                    if rem is None or el + rem <= 0:
-                        return 0.0
-                    return min(1.0, el / (el + rem))
-            return 0.0
+    def line(self, step: int) -> str:
+        return f"loss {self._last_loss:.4f} lr {self.trainer.optimizers[0].param_groups[0]['lr']:.2e}"
 
-        # -------------------------------------------------------- loss
-        def _augment(self, batch):
-            """bwe: replace some inputs by their clean target cut at a random configured cut-off."""
-            from specenh.frontends.bwe import simulate_bandlimit
-
-            x, y = batch["x"], batch["y"]
-            b = x.shape[0]
-            # seeded by (seed, rank, step): reproducible and the same after a resume
-            g = torch.Generator().manual_seed(
-                (int(tcfg["seed"]) * 1000 + self.global_rank) * 10_000_019 + self.global_step)
-            pick = torch.rand(b, generator=g) < float(cfg["augment"]["cutoff_prob"])
-            if not pick.any():
-                return x
-            choice = torch.randint(len(self._aug_bands), (b,), generator=g)
-            jit = torch.randint(int(cfg["augment"]["jitter_bands"]) + 1, (b,), generator=g)
-            band = torch.tensor(self._aug_bands)[choice] + jit
-            sim = simulate_bandlimit(y, band.to(y.device), floor=float(fe.config.get("floor", math.log(2.0**-24))))
-            return torch.where(pick.to(x.device)[:, None, None], sim, x)
-
-        def compute_loss(self, batch, train: bool) -> dict[str, torch.Tensor]:
-            x, xl, y = batch["x"], batch["x_len"], batch["y"]
-            if fe.domain == "wave":
-                est, _ = self.frontend(x, xl)
-                lc = cfg["loss"]
-                return self.frontend.loss(est, y, xl, mag_weight=float(lc["mag_weight"]),
-                                          complex_weight=float(lc["complex_weight"]))
-            if train and hasattr(self, "_aug_bands"):
-                x = self._augment(batch)
-            kw = {"mask": batch["mask"]} if "mask" in batch else {}
-            est, _ = self.frontend(x, xl, **kw)
-            return {"loss": masked_l1(est.float(), y, xl)}
-
-        def training_step(self, batch, _idx):
-            if self._t0 is None:
-                self._t0, self._first_step = time.time(), self.global_step
-            out = self.compute_loss(batch, True)
-            bs = batch["x"].shape[0]
-            for k, v in out.items():
-                self.log(f"train_{k}", v.detach(), prog_bar=k == "loss", on_step=True, batch_size=bs)
-            self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, batch_size=bs)
-            hop = (1.0 / int(fe.config.get("sample_rate", 16000))) if fe.domain == "wave" else 0.01
-            self._audio_s += float(batch["x_len"].sum()) * hop
-            every = int(tcfg["log_every_n_steps"]) * 5
-            if every and self.global_step % every == 0 and self.global_rank == 0:
-                el = max(time.time() - self._t0, 1e-9)
-                log.info("step %d: loss %.4f lr %.2e (%.1f s audio/s on this rank)", self.global_step,
-                         float(out["loss"].detach()), self.trainer.optimizers[0].param_groups[0]["lr"],
-                         self._audio_s / el)
-            return out["loss"]
-
-        def validation_step(self, batch, _idx):
-            out = self.compute_loss(batch, False)
-            for k, v in out.items():
-                self.log(f"val_{k}", v, on_epoch=True, sync_dist=True, batch_size=batch["x"].shape[0])
-
-        def on_validation_epoch_end(self):
-            v = self.trainer.callback_metrics.get("val_loss")
-            if v is not None and self.global_rank == 0:
-                log.info("step %d: val_loss %.4f", self.global_step, float(v))
-
-        def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.frontend.parameters(), lr=float(tcfg["lr"]),
-                                    betas=tuple(float(b) for b in tcfg["betas"]),
-                                    weight_decay=float(tcfg["weight_decay"]))
-            warm = int(tcfg["warmup_steps"])
-            floor = float(tcfg["min_lr_ratio"])
-            total = self.total_steps
-            by_time = bool(tcfg["anneal_by_time"])
-
-            def factor(step: int) -> float:
-                if step < warm:
-                    return (step + 1) / max(1, warm)
-                p = min(1.0, (step - warm) / max(1, total - warm))
-                if by_time:  # whichever budget runs out first: steps or wall-clock minutes
-                    p = max(p, self._time_fraction())
-                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    return SupervisedFrontend()
+    def configure_optimizers(self):
+        tc = self.tc
+        opt = torch.optim.AdamW(self.frontend.parameters(), lr=float(tc["lr"]),
+                                betas=tuple(float(b) for b in tc["betas"]), weight_decay=float(tc["weight_decay"]))
+        return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, tc, self.total_steps)}
 
 
 # ---------------------------------------------------------------------------- entry point
 def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: str | Path) -> Path:
-    """Train front-end ``name`` on degraded/clean pairs; returns ``exp_dir/model.pt``. Resumes from
-    ``exp_dir/checkpoints/last.ckpt`` when present."""
-    pl = _lightning()
+    """Train front-end ``name`` on degraded/clean pairs for ``train.max_steps`` steps; returns
+    ``exp_dir/model.pt``. Resumes from ``exp_dir/checkpoints/last.ckpt`` when present."""
+    import lightning.pytorch as pl
+
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     cfg = resolve_config(name, copy.deepcopy(dict(cfg)))
     tcfg, dcfg = cfg["train"], cfg["data"]
     save_config(cfg, exp_dir / "config.yaml")  # the resolved config (defaults filled in)
-    torch.set_num_threads(int(tcfg["num_threads"]))
-    pl.seed_everything(int(tcfg["seed"]), workers=True)
+    set_threads(tcfg["num_threads"])
+    seed = int(tcfg["seed"])
+    pl.seed_everything(seed, workers=True, verbose=False)
     fe = build({"name": name, **dict(cfg["model"])})
     if not fe.trainable:
         raise ValueError(f"front-end {name!r} is not trainable")
     n_params = sum(p.numel() for p in fe.parameters())
     log.info("front-end %s: %.3f M parameters, config %s", name, n_params / 1e6, fe.config)
 
-    seed = int(tcfg["seed"])
     train_src = build_source(fe, cfg, data, "train", seed=seed, max_utts=dcfg["max_utts"])
     n_val = int(dcfg["num_val_utts"] or 0)
     valid_src = build_source(fe, cfg, data, "valid", seed=seed + 1000, max_utts=n_val) if n_val > 0 else None
     if valid_src is not None:
         valid_src.set_epoch(0)
-    n_batches = len(BucketBatchSampler(train_src.lengths, int(dcfg["batch_max_frames"]), int(dcfg["batch_size"])))
-    total_steps = int(tcfg["max_steps"]) if tcfg["max_steps"] else n_batches * int(tcfg["max_epochs"])
-    log.info("%s: %d training items (%.2f h after cropping), %d batches/epoch, schedule over %d steps",
-             name, len(train_src.lengths), sum(train_src.lengths) / 360000, n_batches, total_steps)
-    module = make_module(fe, cfg, train_src, valid_src, total_steps)
-
-    ckpt_dir = exp_dir / "checkpoints"
-    ckpt_cb = pl.callbacks.ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                           every_n_train_steps=int(tcfg["ckpt_every_n_steps"]))
-    loggers: list = [pl.loggers.CSVLogger(str(exp_dir), name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-
-        loggers.append(pl.loggers.TensorBoardLogger(str(exp_dir), name="tb"))
-    except ImportError:
-        pass
-    val_every = int(tcfg["val_every_n_steps"] or 0)
-    if valid_src is not None and val_every:
-        val_kw: dict[str, Any] = {"check_val_every_n_epoch": None, "val_check_interval": val_every}
-    else:
-        val_kw = {"check_val_every_n_epoch": 1, "limit_val_batches": 0}
-    trainer = pl.Trainer(
-        max_epochs=int(tcfg["max_epochs"]), max_steps=int(tcfg["max_steps"]) if tcfg["max_steps"] else -1,
-        max_time={"minutes": float(tcfg["max_minutes"])}, accelerator=tcfg["accelerator"],
-        devices=tcfg["devices"], num_nodes=int(tcfg["num_nodes"]), strategy=tcfg["strategy"],
-        precision=tcfg["precision"], gradient_clip_val=float(tcfg["grad_clip"]) or None, callbacks=[ckpt_cb],
-        logger=loggers, log_every_n_steps=int(tcfg["log_every_n_steps"]), num_sanity_val_steps=0,
-        **val_kw,
-        use_distributed_sampler=False, enable_model_summary=False, enable_progress_bar=False,
-        default_root_dir=str(exp_dir),
-    )
-    resume = ckpt_dir / "last.ckpt"
-    if resume.is_file():
-        log.info("%s: resuming from %s", name, resume)
-    t0 = time.time()
-    trainer.fit(module, ckpt_path=str(resume) if resume.is_file() else None)
-    t_end = time.time()
-    elapsed = t_end - t0
-    trainer.save_checkpoint(str(resume))  # the state at the end (time budget or max_steps reached)
-    val_loss = float("nan")
-    if valid_src is not None:
-        res = trainer.validate(module, verbose=False)
-        if res:
-            val_loss = float(res[0].get("val_loss", float("nan")))
+    n_batches = len(bucket(train_src.lengths, int(dcfg["batch_max_frames"]), int(dcfg["batch_size"])))
+    total = budget_steps(tcfg, n_batches)
+    log.info("%s: %d training items (%.2f h after cropping), %d batches/epoch, %d steps (%.1f epochs), seed %d",
+             name, len(train_src.lengths), sum(train_src.lengths) / 360000, n_batches, total, total / n_batches, seed)
+    module = SupervisedModule(fe, cfg, train_src, valid_src, total)
+    trainer, res = fit(module, exp_dir)
     out = exp_dir / "model.pt"
     if trainer.is_global_zero:
+        selected_weights(module)
         fe.cpu().eval().save(out)
-        info = {"frontend": name, "params": n_params, "steps": int(trainer.global_step),
-                "epochs": int(trainer.current_epoch), "train_seconds": round(elapsed, 1),
-                "audio_seconds_this_run": round(module._audio_s, 1),
-                "audio_s_per_s": None if module._t0 is None else round(
-                    module._audio_s / max(t_end - module._t0, 1e-9), 2),
-                "steps_per_s_this_run": None if module._t0 is None else round(
-                    (trainer.global_step - module._first_step) / max(t_end - module._t0, 1e-9), 3),
-                "val_loss": val_loss, "conditions": cfg["conditions"],
-                "train_items": len(train_src.lengths), "world_size": int(trainer.world_size)}
-        (exp_dir / "train_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        info = write_train_info(exp_dir, module, res, frontend=name, params=n_params,
+                                audio_seconds_this_run=round(module._audio_s, 1), conditions=cfg["conditions"],
+                                val_loss=module.last_val.get("val_loss", float("nan")),
+                                train_items=len(train_src.lengths), batches_per_epoch=n_batches,
+                                world_size=int(trainer.world_size))
         log.info("saved %s: %s", out, info)
     return out
 
