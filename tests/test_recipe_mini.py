@@ -13,7 +13,7 @@ from specenh.data.kaldi import read_kv
 from specenh.features.io import read_feats_scp
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_ASR = ("train.max_epochs=2 train.num_val_utts=4 train.num_threads=1 model.encoder.n_layers=1 "
+TINY_ASR = ("train.max_steps=6 train.num_val_utts=4 train.num_threads=1 model.encoder.n_layers=1 "
             "model.encoder.d_model=32 model.encoder.n_heads=2 model.encoder.subsampling_conv_channels=32 "
             "model.decoder.feat_in=32 tokenizer.vocab_size=40")
 TINY = ["--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
@@ -92,3 +92,53 @@ def test_mini_unknown_option_rejected(tmp_path):
     assert "no_such_option" in (r.stderr + r.stdout)
     h = run_recipe(d, "--help")
     assert "Stages:" in (h.stdout + h.stderr)
+
+
+TINY_GAN = ("model.latent_dim=16 model.capacity=2 model.fmap_max=16 model.cond_channels=4 disc.capacity=1 "
+            "disc.fmap_max=8 loss.cx_layers=[0,-1] loss.cx_max_positions=64 train.crop_frames=64 train.batch_size=4 train.max_steps=4 "
+            "train.val_every_steps=2 train.ckpt_every_steps=2 train.num_val_utts=4 train.image_every_steps=0")
+TINY_DET = ["--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
+            "--train_conditions", "noise_5db", "--test_conditions", "noise_0db",
+            "--asr_args", TINY_ASR, "--frontends", "identity stylegan", "--frontend_args", TINY_GAN]
+
+
+def _outputs(d: Path) -> dict[str, bytes]:
+    """Hypotheses and WER tables of every decode."""
+    out = {}
+    for p in sorted((d / "exp" / "decode").rglob("*")):
+        if p.is_file() and (p.name == "hyp" or p.name == "scores.json"):
+            out[str(p.relative_to(d))] = p.read_bytes()
+    return out
+
+
+@pytest.mark.e2e
+def test_mini_deterministic_under_cpu_load(tmp_path):
+    """A result depends only on (commit, config, seed): stages 1-5 (data, degradation, features, the reference
+    ASR, a tiny stylegan, decoding) twice, the second beside CPU-burning processes, give byte-identical
+    hypotheses and WER tables."""
+    runs, weights = [], []
+    for i, burn in enumerate((0, 2)):
+        d = make_recipe_copy(tmp_path / f"run{i}")
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(burn)]
+        try:
+            r = run_recipe(d, "--stage", "1", "--stop-stage", "5", *TINY_DET, timeout=1200)
+        finally:
+            for b in burners:
+                b.kill()
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        runs.append(_outputs(d))
+        import json
+
+        import torch
+
+        weights.append(torch.load(d / "exp" / "frontend_stylegan" / "model.pt", weights_only=False)["state_dict"])
+
+        info = json.loads((d / "exp" / "frontend_stylegan" / "train_info.json").read_text())
+        assert info["steps"] == 4 and info["truncated"] is False
+    # hyp + scores.json of identity and stylegan on test and test_noise_0db
+    assert len(runs[0]) == 8 and runs[0].keys() == runs[1].keys()
+    differ = [k for k in runs[0] if runs[0][k] != runs[1][k]]
+    assert not differ, differ
+    import torch
+
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

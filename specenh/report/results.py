@@ -205,6 +205,32 @@ def _signal_section(resynth_dir: Path) -> list[str]:
     return lines
 
 
+def _train_info(exp_dir: Path, frontend: str) -> dict:
+    p = exp_dir / f"frontend_{frontend}" / "train_info.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _training_section(exp_dir: Path, fes: list[str]) -> list[str]:
+    """One row per trained front-end: the step budget and what was done (budgets are steps, never time)."""
+    rows = []
+    for f in fes:
+        ti = _train_info(exp_dir, f)
+        if not ti:
+            continue
+        sel = ti.get("selected")
+        sel = f"step {sel['step']} ({sel['by']})" if isinstance(sel, dict) else str(sel or "last")
+        status = f"**TRUNCATED** (max_minutes {ti.get('max_minutes')})" if ti.get("truncated") else "complete"
+        rows.append(f"| {f} | {ti.get('steps', '?')} / {ti.get('max_steps', '?')} | {ti.get('seed', '?')} | "
+                    f"{ti.get('num_threads', '?')} | {sel} | {status} |")
+    if not rows:
+        return []
+    return ["## Trained front-ends", "",
+            "Budgets are optimizer steps (a result depends only on commit, config and seed); `model.pt` holds the "
+            "selected step's weights. A run stopped by the off-by-default `max_minutes` safety cap is TRUNCATED.", "",
+            "| front-end | steps / budget | seed | threads | model.pt | status |", "|---|---|---|---|---|---|",
+            *rows, ""]
+
+
 def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[str], plots_dir: str | Path | None = None,
                  asr_dir: str | Path | None = None, commands: list[str] | None = None, title: str = "Results",
                  frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None) -> Path:
@@ -221,18 +247,24 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
              f"({platform.machine()}, {platform.system()}).", ""]
     if asr_dir and (Path(asr_dir) / "train_info.json").is_file():
         ti = json.loads((Path(asr_dir) / "train_info.json").read_text())
+        trunc = (f" **TRUNCATED by the max_minutes safety cap at step {ti['steps']} of {ti['max_steps']}**"
+                 if ti.get("truncated") else "")
         lines += [f"**Frozen ASR**: reference Conformer-CTC trained by stage 3 ({ti['params'] / 1e6:.2f} M parameters, "
-                  f"{ti['epochs']} epochs / {ti['steps']} steps in {ti['train_seconds'] / 60:.1f} min on "
-                  f"{ti['train_hours']:.2f} h of clean speech); never trained on degraded speech.", ""]
+                  f"{ti['steps']} steps ({ti.get('epochs', '?')} epochs, seed {ti.get('seed', '?')}) on "
+                  f"{ti['train_hours']:.2f} h of clean speech, dev WER {100 * ti.get('val_wer', float('nan')):.1f}%)"
+                  f"{trunc}; never trained on degraded speech.", ""]
     else:
         asr_names = sorted({str(e.info.get("asr_model", "")) for e in entries})
         lines += [f"**Frozen ASR**: {', '.join(asr_names)}", ""]
+    lines += _training_section(Path(decode_dir).parent, fes)
+    truncated = {f for f in fes if _train_info(Path(decode_dir).parent, f).get("truncated")}
     base_of = _variants(fes)
     main = [f for f in fes if f not in base_of]
     degraded = [s for s in sets if _condition_of(s, test_sets) != "clean"]
     for metric, name in (("wer", "WER"), ("cer", "CER")):
         lines += [f"## {name} (%) with 95% bootstrap CI", "",
-                  "| set | condition | " + " | ".join(main) + " |", "|---|---|" + "---|" * len(main)]
+                  "| set | condition | " + " | ".join(f + (" (TRUNCATED)" if f in truncated else "") for f in main)
+                  + " |", "|---|---|" + "---|" * len(main)]
         for s in sets:
             cells = [_fmt(by[(s, f)].scores, metric) if (s, f) in by else "–" for f in main]
             lines.append(f"| {s} | {_condition_of(s, test_sets)} | " + " | ".join(cells) + " |")
