@@ -229,7 +229,7 @@ def small_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     for u in ("s1-a", "s1-b"):
-        sf.write(tmp_path / f"{u}.wav", np.zeros(1600, dtype=np.float32), 16000)
+        sf.write(tmp_path / f"{u}.wav", 0.1 * np.random.default_rng(0).standard_normal(1600).astype(np.float32), 16000)
     (d / "wav.scp").write_text(f"s1-a {tmp_path}/s1-a.wav\ns1-b {tmp_path}/s1-b.wav\n")
     (d / "utt2spk").write_text("s1-a s1\ns1-b s1\n")
     (d / "spk2utt").write_text("s1 s1-a s1-b\n")
@@ -247,6 +247,21 @@ def test_validate_data_dir_sh(small_dir: Path) -> None:
     r = run(UTILS / "fix_data_dir.sh", small_dir)
     assert r.returncode == 0, r.stderr
     assert "s1-b" in r.stderr and "empty transcript" in r.stderr
+    r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode == 0, r.stderr
+
+
+def test_fix_data_dir_sh_check_audio(small_dir: Path, tmp_path: Path) -> None:
+    """Issue #19 item 5: an unreadable wav is dropped (and named) only with --check-audio."""
+    (tmp_path / "s1-b.wav").write_bytes(b"RIFF junk")
+    r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode != 0 and "s1-b" in r.stderr and "fix-data-dir --check-audio" in r.stderr
+    r = run(UTILS / "fix_data_dir.sh", small_dir)
+    assert r.returncode == 0 and "dropped 0" in r.stderr
+    r = run(UTILS / "fix_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode == 0, r.stderr
+    assert "dropped utterance 's1-b': cannot read audio" in r.stderr and f"{tmp_path}/s1-b.wav" in r.stderr
+    assert "dropped 1" in r.stderr
     r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
     assert r.returncode == 0, r.stderr
 
