@@ -1,7 +1,6 @@
 """Audio reading and writing with checks that name the file and utterance on bad input."""
 from __future__ import annotations
 
-import errno
 import io
 import logging
 import os
@@ -166,9 +165,5 @@ def write_wav(path: str | Path, wave: np.ndarray, sr: int, subtype: str = "PCM_1
         wave = np.clip(wave, -1.0, 1.0 - 2.0 ** -15)
     buf = io.BytesIO()
     sf.write(buf, wave, sr, subtype=subtype, format="WAV")
-    try:
-        with atomic_path(path) as tmp:
-            _write_file(tmp, buf.getvalue())
-    except OSError as e:
-        code = e.errno if e.errno is not None else errno.EIO
-        raise OSError(code, f"cannot write audio file {path}: {e.strerror or os.strerror(code)}") from None
+    with atomic_path(path) as tmp:
+        _write_file(tmp, buf.getvalue())
