@@ -148,3 +148,48 @@ def test_launcher_kill_then_rerun_with_other_options(src, reference, tmp_path) -
     assert gone_at[0] - killed_at < 1.5, f"old workers outlived run.pl by {gone_at[0] - killed_at:.1f} s"
     if outcome == "refused":  # once they are gone, the same rerun goes through
         assert _rerun_and_check(src, tmp_path, reference) == "identical"
+
+
+# ---------------------------------------------------------------- the output lock itself
+
+
+def test_lock_rules(tmp_path) -> None:
+    """Jobs of one run share a dir; another run, the same job twice, or a merge beside a job are refused;
+    a worker on another host cannot be checked and the message says how to clear it."""
+    from specenh.utils.lock import EXCLUSIVE, LOCK_NAME, Holder, LockError, _start_time, acquire, release
+
+    def live_line(pid: int, run: str, job: str, host: str | None = None) -> str:
+        import socket
+
+        return Holder(pid, _start_time(pid), host or socket.gethostname(), run, job).line()
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(live_line(sleeper.pid, "runA", "j1"))
+        me = acquire(tmp_path, "runA", "j2")  # same run, other job: fine
+        release(tmp_path, me)
+        for run, job in (("runA", "j1"), ("runB", "j2"), (EXCLUSIVE, "merge")):
+            with pytest.raises(LockError, match=rf"PID {sleeper.pid} \(job j1\).*kill {sleeper.pid}"):
+                acquire(tmp_path, run, job)
+        (tmp_path / LOCK_NAME).write_text(live_line(sleeper.pid, "runA", "j1", host="node-elsewhere"))
+        with pytest.raises(LockError, match=r"on host node-elsewhere.*cannot be checked from here: if they are gone, "
+                                            rf"delete {tmp_path / LOCK_NAME}"):
+            acquire(tmp_path, "runB", "j1")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_lock_released_on_sigterm(tmp_path) -> None:
+    """A worker stopped with SIGTERM (a dying launcher, scancel) removes its line before exiting."""
+    from specenh.utils.lock import LOCK_NAME
+
+    code = ("import sys, time; from specenh.utils.lock import output_lock\n"
+            f"with output_lock({str(tmp_path)!r}, 'r', 'j'):\n"
+            "    print('in', flush=True); time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "in"
+    assert _lock_pids(tmp_path) == [p.pid]
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 143
+    assert (tmp_path / LOCK_NAME).read_text() == ""

@@ -21,7 +21,9 @@ import fcntl
 import hashlib
 import logging
 import os
+import signal
 import socket
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,11 +148,16 @@ def acquire(directory: str | Path, run: str, job: str, what: str = "step") -> Ho
                 log.warning("%s: stale lock of %s taken over: that process is gone (killed?)", path, h.describe())
         blocking = [h for h in live if _conflicts(h, run, job)]
         if blocking:
-            pids = " ".join(str(h.pid) for h in blocking)
+            pids = " ".join(str(h.pid) for h in blocking if h.host == me.host)
+            remote = sorted({h.host for h in blocking if h.host != me.host})
+            how = f"stop them (kill {pids})" if pids else "stop them"
+            if remote:
+                how += (f"; workers on {', '.join(remote)} cannot be checked from here: if they are gone, delete "
+                        f"{path}")
             raise LockError(
                 f"{what} refused: {directory} is being written by another run's live worker(s): "
-                f"{', '.join(h.describe() for h in blocking)}. Wait for them to finish or stop them "
-                f"(kill {pids}), then rerun (lock file: {path})")
+                f"{', '.join(h.describe() for h in blocking)}. Wait for them to finish or {how}, then rerun "
+                f"(lock file: {path})")
         _rewrite(f, [h for h in live if not (h.pid == me.pid and h.job == job)] + [me])
     return me
 
@@ -165,13 +172,23 @@ def release(directory: str | Path, me: Holder) -> None:
         _rewrite(f, [h for h in holders if h != me])
 
 
+def _exit_on_sigterm(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def output_lock(directory: str | Path, run: str, job: str, what: str = "step") -> Iterator[Holder]:
-    """``acquire`` on entry, ``release`` on exit (also on an exception; a killed process leaves a stale line)."""
+    """``acquire`` on entry, ``release`` on exit (also on an exception, and on SIGTERM, e.g. from a
+    dying launcher or ``scancel``, which exits with 143; only ``kill -9`` leaves a stale line)."""
     me = acquire(directory, run, job, what)
+    previous = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         yield me
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         release(directory, me)
 
 
