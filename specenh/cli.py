@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from specenh.utils.proc import die_with_parent
+
+    die_with_parent()  # a job of utils/run.pl ends with it, even if run.pl is killed with kill -9
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

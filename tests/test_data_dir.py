@@ -256,7 +256,7 @@ def _break(d: Path) -> None:
     entry, a bad duration, a stale spk2utt and an utterance absent from text."""
     wav_lines = _lines(d / "wav.scp")
     extra_wav = d.parent / "wav" / "spk3-a.wav"
-    sf.write(extra_wav, np.zeros(800, dtype=np.float32), SR)
+    sf.write(extra_wav, 0.1 * np.random.default_rng(1).standard_normal(800).astype(np.float32), SR)
     _write(d / "wav.scp", [*reversed(wav_lines), wav_lines[0], f"spk3-a {extra_wav}", f"spk3-b {extra_wav}",
                            f"spk3-c {d.parent}/wav/none.wav"])
     _write(d / "utt2spk", _lines(d / "utt2spk") + ["spk3-a spk3", "spk3-b spk3", "spk3-c spk3"])
@@ -456,3 +456,119 @@ def test_cli_registers_with_main_parser() -> None:
     register(parser.add_subparsers())
     args = parser.parse_args(["validate-data-dir", "d", "--no-text", "--check-audio"])
     assert args.no_text and args.check_audio and callable(args.func)
+
+
+# ------------------------------------------------------------------ bad input (issue #19)
+
+
+def _wav_of(d: Path, utt: str) -> Path:
+    return Path(read_kv(d / "wav.scp")[utt])
+
+
+def _truncate(wav: Path, keep: float) -> None:
+    """Cut the data of ``wav`` to ``keep`` of its length, header untouched (an interrupted copy)."""
+    data = wav.read_bytes()
+    wav.write_bytes(data[: 44 + int(keep * (len(data) - 44))])
+
+
+def test_truncated_wav_is_an_error(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue #19 item 1: header intact, data cut to 38%: libsndfile reports the shorter length."""
+    wav = _wav_of(data_dir, "spk2-b")
+    _truncate(wav, 0.38)
+    assert sf.info(str(wav)).frames < 0.4 * 0.25 * SR  # what made it pass silently
+    validate_data_dir(data_dir)  # the file exists: only --check-audio decodes it
+    msg = _raises(data_dir, "wav.scp:4", "truncated audio", "'spk2-b'", str(wav), "s of 0.25 s",
+                  "fix-data-dir --check-audio", check_audio=True)
+    assert "(1 problem(s))" in msg  # not also a duration mismatch
+    with pytest.raises(DataDirError, match=r"truncated audio \(utterance 'spk2-b'"):
+        compute_utt2dur(data_dir)
+    assert data_cli(["validate-data-dir", "--check-audio", str(data_dir)]) == 1
+    assert "truncated audio" in capsys.readouterr().err
+
+
+def test_utt2dur_mismatch_is_an_error(data_dir: Path) -> None:
+    """Issue #19 item 1, second half: with utt2dur, audio of another duration is an error."""
+    _replace_line(data_dir / "utt2dur", 2, "spk1-b 2.470")
+    _raises(data_dir, "utt2dur:2", "'spk1-b'", "lasts 0.200 s", "utt2dur says 2.470 s", check_audio=True)
+
+
+@pytest.mark.parametrize("level", [0.0, 1e-4])
+def test_silent_wav_is_an_error(data_dir: Path, level: float) -> None:
+    """Issue #19 item 2: all-zero and near-silent (-80 dBFS) audio."""
+    wav = _wav_of(data_dir, "spk1-b")
+    sf.write(wav, np.full(int(0.2 * SR), level, np.float32), SR)
+    validate_data_dir(data_dir)
+    _raises(data_dir, "wav.scp:2", "silent audio", "'spk1-b'", str(wav), check_audio=True)
+
+
+def test_audio_too_short_for_transcript(data_dir: Path, tmp_path: Path) -> None:
+    """Issue #19 item 3: 0.01 s with "hello world" is one feature frame for two words."""
+    wav = _wav_of(data_dir, "spk1-a")
+    sf.write(wav, 0.1 * np.random.default_rng(3).standard_normal(int(0.01 * SR)).astype(np.float32), SR)
+    _replace_line(data_dir / "utt2dur", 1, "spk1-a 0.010")
+    _raises(data_dir, "text:1", "'spk1-a'", "too short for its transcript", "1 feature frame(s)", "2-word")
+    # without utt2dur: from the decoded audio
+    (data_dir / "utt2dur").unlink()
+    validate_data_dir(data_dir)  # nothing tells the length
+    _raises(data_dir, "text:1", "'spk1-a'", "too short", check_audio=True)
+    # the rule is conservative: 0.08 s (8 frames, 2 after 4x subsampling) holds 2 words
+    sf.write(wav, 0.1 * np.random.default_rng(3).standard_normal(int(0.08 * SR)).astype(np.float32), SR)
+    validate_data_dir(data_dir, check_audio=True)
+    _raises(data_dir, "too short", check_audio=True, subsampling=8)
+    # and utt2num_frames, when present, is the frame count used
+    _write(data_dir / "utt2num_frames", [f"{u} {1 if u == 'spk2-a' else int(d * 100)}" for u, (_, _, d) in UTTS.items()])
+    _raises(data_dir, "'spk2-a'", "utt2num_frames", "3-word")
+
+
+def test_punctuation_only_transcript(data_dir: Path) -> None:
+    """Issue #19 item 6: text the scoring normaliser empties fails at validation, not at scoring."""
+    _replace_line(data_dir / "text", 3, "spk2-a ?! ... --")
+    _raises(data_dir, "text:3", "'spk2-a'", "empty after the scoring normaliser", "'?! ... --'")
+    dropped = fix_data_dir(data_dir)
+    assert dropped == {"empty transcript after normalisation": ["spk2-a"]}
+    validate_data_dir(data_dir)
+
+
+def test_fix_check_audio_drops_bad_audio(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue #19 item 5: fix-data-dir --check-audio drops unreadable, empty, NaN, silent and truncated
+    audio (and audio too short for its transcript), logging each with its file."""
+    extra = {  # utt: how its wav is broken
+        "spk3-junk": lambda p: p.write_bytes(b"RIFF junk"),
+        "spk3-nan": lambda p: sf.write(p, np.full(1600, np.nan, np.float32), SR, subtype="FLOAT"),
+        "spk3-silent": lambda p: sf.write(p, np.zeros(3200, np.float32), SR),
+        "spk3-trunc": lambda p: (sf.write(p, 0.1 * np.ones(8000, np.float32), SR), _truncate(p, 0.5)),
+        "spk3-empty": lambda p: sf.write(p, np.zeros(0, np.float32), SR),
+    }
+    wav_lines, spk_lines, text_lines = _lines(data_dir / "wav.scp"), _lines(data_dir / "utt2spk"), _lines(data_dir / "text")
+    for utt, breaker in extra.items():
+        breaker(tmp_path / "wav" / f"{utt}.wav")
+        wav_lines.append(f"{utt} {tmp_path / 'wav' / utt}.wav")
+        spk_lines.append(f"{utt} spk3")
+        text_lines.append(f"{utt} some words")
+    for name, lines in (("wav.scp", wav_lines), ("utt2spk", spk_lines), ("text", text_lines)):
+        _write(data_dir / name, lines)
+    (data_dir / "utt2dur").unlink()
+    (data_dir / "spk2utt").unlink()
+    assert fix_data_dir(data_dir) == {}  # without --check-audio the audio is not opened
+    with caplog.at_level(logging.WARNING):
+        dropped = fix_data_dir(data_dir, check_audio=True)
+    assert sorted(u for us in dropped.values() for u in us) == sorted(extra)
+    assert sorted(read_kv(data_dir / "wav.scp")) == sorted(UTTS)
+    for utt, reason in (("spk3-junk", "cannot read audio"), ("spk3-nan", "NaN"), ("spk3-silent", "silent audio"),
+                        ("spk3-trunc", "truncated audio"), ("spk3-empty", "empty audio")):
+        assert f"dropped utterance '{utt}'" in caplog.text
+        assert any(utt in r.message and reason in r.message and f"{utt}.wav" in r.message for r in caplog.records), utt
+    validate_data_dir(data_dir, check_audio=True)
+
+
+def test_stereo_downmix_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue #19 item 10: a stereo file is mixed down with a log line naming it (as resampling is)."""
+    from specenh.data.audio import load_audio
+
+    p = tmp_path / "st.wav"
+    sf.write(p, np.stack([np.full(1600, 0.2), np.full(1600, 0.4)], axis=1).astype(np.float32), SR)
+    with caplog.at_level(logging.DEBUG, logger="specenh.data.audio"):
+        x, sr = load_audio(p, SR, utt="s-st")
+    assert x.shape == (1600,) and np.allclose(x, 0.3, atol=1e-4)
+    assert any("'s-st'" in r.message and str(p) in r.message and "2 channels to mono" in r.message
+               for r in caplog.records)

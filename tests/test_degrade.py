@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -469,3 +470,120 @@ def test_real_speech(ljspeech_root, tmp_path) -> None:
     assert abs(snr_db(x, y) - 5) < 0.5
     _, mask = holes_with_mask(x, sr, rng_for(1), coverage=0.3)
     assert abs(mask.mean() - 0.3) <= 0.05
+
+
+# ---------------------------------------------------------------- bad input and locks (issue #19)
+
+
+def _truncate(wav: Path, keep: float) -> None:
+    data = wav.read_bytes()
+    wav.write_bytes(data[: 44 + int(keep * (len(data) - 44))])
+
+
+def _run_cli(argv: list[str]) -> int:
+    from specenh.degrade import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["degrade", *argv])
+    return args.func(args)
+
+
+def test_stage2_refuses_truncated_wav(tmp_path) -> None:
+    """Item 1: 38% of the data left, header intact: refused, not degraded as a shorter utterance."""
+    src = make_data_dir(tmp_path / "src", n=3)
+    wavs = read_kv(src / "wav.scp")
+    bad = sorted(wavs)[1]
+    _truncate(Path(wavs[bad]), 0.38)
+    with pytest.raises(AudioError, match=rf"truncated audio \(utterance '{bad}', file {wavs[bad]}\)"):
+        degrade_data_dir(src, CONF / "clean.yaml", tmp_path / "o", tmp_path / "w", progress=False)
+    assert not (tmp_path / "o" / "wav.scp").exists() and not (tmp_path / "o" / ".done").exists()
+
+
+def test_stage2_refuses_silent_wav(tmp_path, caplog) -> None:
+    """Item 2: an all-zero wav is an error naming the utterance; no silent "noisy" version is written."""
+    src = make_data_dir(tmp_path / "src", n=3)
+    wavs = read_kv(src / "wav.scp")
+    bad = sorted(wavs)[2]
+    sf.write(wavs[bad], np.zeros(8000, np.float32), SR)
+    base = ["--src-dir", str(src), "--condition", str(CONF / "noise_5db.yaml"), "--out-dir", str(tmp_path / "o"),
+            "--wav-dir", str(tmp_path / "w")]
+    assert _run_cli(base) == 1
+    assert f"silent audio (utterance '{bad}', file {wavs[bad]})" in caplog.text
+    assert not (tmp_path / "w" / f"{bad}.wav").exists() and not (tmp_path / "o" / "wav.scp").exists()
+    # and mixing noise into silence (e.g. from a composed condition) names the utterance too
+    cond = condition_from_dict({"name": "n", "steps": [{"type": "noise", "source": "white", "snr": [5]}]})
+    with pytest.raises(DegradeError, match=r"utterance 'u0'.*silent"):
+        cond.apply(np.zeros(8000, np.float32), SR, rng_for(0), utt_id="u0", pool=[])
+
+
+def test_stage2_refuses_wav_scp_text_mismatch(tmp_path, caplog) -> None:
+    """Item 7: wav.scp and text disagree: refused with the ids, as validation does."""
+    src = make_data_dir(tmp_path / "src", n=4)
+    lines = (src / "text").read_text().splitlines()
+    gone = lines[1].split()[0]
+    (src / "text").write_text("\n".join(lines[:1] + lines[2:] + ["zz-extra WORD"]) + "\n")
+    base = ["--src-dir", str(src), "--condition", str(CONF / "clean.yaml"), "--out-dir", str(tmp_path / "o"),
+            "--wav-dir", str(tmp_path / "w")]
+    assert _run_cli(base) == 1
+    assert f"utterance {gone!r}" in caplog.text and "'zz-extra'" in caplog.text and f"{src}/text" in caplog.text
+    assert not (tmp_path / "o" / "wav.scp").exists()
+
+
+def test_stage2_disk_full_names_path(tmp_path, monkeypatch, caplog) -> None:
+    """Item 8: ENOSPC while writing a wav: the error names the path; no partial file, nothing marked done."""
+    import errno
+
+    import specenh.data.audio as audio
+
+    src = make_data_dir(tmp_path / "src", n=3)
+    calls = []
+    real = audio._write_file
+
+    def full_disk(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            with open(path, "wb") as f:
+                f.write(data[:100])  # some bytes reach the disk before it is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, data)
+
+    monkeypatch.setattr(audio, "_write_file", full_disk)
+    base = ["--src-dir", str(src), "--condition", str(CONF / "clean.yaml"), "--out-dir", str(tmp_path / "o"),
+            "--wav-dir", str(tmp_path / "w")]
+    assert _run_cli(base) == 1
+    second = sorted(read_kv(src / "wav.scp"))[1]
+    assert f"cannot write {tmp_path / 'w' / second}.wav: No space left on device" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == [f"{sorted(read_kv(src / 'wav.scp'))[0]}.wav"]
+    assert not list((tmp_path / "o").rglob(".done")) and not (tmp_path / "o" / "wav.scp").exists()
+
+
+def test_stage2_lock_refuses_live_other_run_takes_over_stale(tmp_path, caplog) -> None:
+    """Item 4: a job refuses to start while a live worker of another run holds the output dir (naming
+    its PID); a lock left by a dead worker is taken over with a log line."""
+    import subprocess
+    import sys
+
+    from specenh.utils.lock import LOCK_NAME, Holder, _start_time, holders
+
+    src = make_data_dir(tmp_path / "src", n=2)
+    out = tmp_path / "o"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        line = Holder(other.pid, _start_time(other.pid), socket.gethostname(), "0123456789ab", "degrade.1/2").line()
+        (out / LOCK_NAME).write_text(line)
+        base = ["--src-dir", str(src), "--condition", str(CONF / "clean.yaml"), "--out-dir", str(out),
+                "--wav-dir", str(tmp_path / "w")]
+        assert _run_cli(base) == 1
+        assert f"PID {other.pid} (job degrade.1/2)" in caplog.text and f"kill {other.pid}" in caplog.text
+        assert not (tmp_path / "w").exists()
+    finally:
+        other.kill()
+        other.wait()
+    caplog.clear()
+    assert _run_cli(base) == 0
+    assert f"stale lock of PID {other.pid} (job degrade.1/2) taken over" in caplog.text
+    assert len(read_kv(out / "wav.scp")) == 2 and holders(out) == []

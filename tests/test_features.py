@@ -154,3 +154,76 @@ def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
     for u in wav_scp:
         np.testing.assert_array_equal(a[u], b[u])
     assert (tmp_path / "e" / "text").is_file() and (tmp_path / "e" / "feats_config.yaml").is_file()
+
+
+# ---------------------------------------------------------------- bad input (issue #19)
+
+
+def _small_dir(tmp_path, n: int = 3):
+    wav_scp, utt2spk, text = {}, {}, {}
+    for i in range(n):
+        u = f"spk0-utt{i}"
+        p = tmp_path / "wav" / f"{u}.wav"
+        p.parent.mkdir(exist_ok=True)
+        sf.write(p, _speechlike(8000 + 1000 * i, i), 16000)
+        wav_scp[u], utt2spk[u], text[u] = str(p), "spk0", "hello world"
+    save_data_dir(DataDir(wav_scp=wav_scp, utt2spk=utt2spk, text=text), tmp_path / "data")
+    return tmp_path / "data", wav_scp
+
+
+def _extract_cli(data, out, capsys) -> tuple[int, str]:
+    from specenh.cli import main
+
+    rc = main(["extract-feats", "--data-dir", str(data), "--out-dir", str(out)])
+    return rc, capsys.readouterr().err
+
+
+def test_extract_refuses_truncated_and_silent_wavs(tmp_path, capsys):
+    """Items 1 and 2: a truncated or all-zero wav stops the job, naming the utterance and the file."""
+    data, wavs = _small_dir(tmp_path)
+    p = wavs["spk0-utt1"]
+    raw = open(p, "rb").read()
+    open(p, "wb").write(raw[: 44 + int(0.38 * (len(raw) - 44))])
+    rc, err = _extract_cli(data, tmp_path / "f", capsys)
+    assert rc == 1 and f"truncated audio (utterance 'spk0-utt1', file {p})" in err
+    sf.write(p, np.zeros(8000, np.float32), 16000)
+    rc, err = _extract_cli(data, tmp_path / "f", capsys)
+    assert rc == 1 and f"silent audio (utterance 'spk0-utt1', file {p})" in err
+    assert not (tmp_path / "f" / ".done").exists() and not list((tmp_path / "f").glob("feats*"))
+
+
+def test_extract_refuses_wav_scp_text_mismatch(tmp_path, capsys):
+    """Item 7: wav.scp and text disagree: refused with the ids, nothing written."""
+    data, _ = _small_dir(tmp_path)
+    (data / "text").write_text("spk0-utt0 hello world\nspk0-utt2 hello world\nspk0-zz hello\n")
+    rc, err = _extract_cli(data, tmp_path / "f", capsys)
+    assert rc == 1 and "'spk0-utt1'" in err and "'spk0-zz'" in err and f"{data}/text" in err
+    assert not list((tmp_path / "f").glob("feats*"))
+
+
+def test_extract_disk_full_removes_partial_ark(tmp_path, monkeypatch, capsys):
+    """Item 8: ENOSPC after the first matrix: the error names the ark; no partial ark/scp, not done."""
+    import errno
+    import os
+
+    from specenh.features.io import FeatWriter
+
+    data, _ = _small_dir(tmp_path)
+    real = FeatWriter.write
+    written = []
+
+    def full_disk(self, utt, mat):
+        if written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(utt)
+        real(self, utt, mat)
+
+    monkeypatch.setattr(FeatWriter, "write", full_disk)
+    rc, err = _extract_cli(data, tmp_path / "f", capsys)
+    ark = tmp_path / "f" / "feats.1.ark"
+    assert rc == 1 and f"cannot write features {ark}" in err and "No space left on device" in err
+    assert written and not ark.exists() and not (tmp_path / "f" / "feats.1.scp").exists()
+    assert not (tmp_path / "f" / ".done").exists()
+    monkeypatch.setattr(FeatWriter, "write", real)
+    assert _extract_cli(data, tmp_path / "f", capsys)[0] == 0  # a rerun with room completes
+    assert len(read_kv(tmp_path / "f" / "feats.1.scp")) == 3

@@ -91,3 +91,40 @@ def test_mask_padding_shapes():
     y = torch.ones(2, 3, 5, 4)
     m = mask_padding(y, torch.tensor([4, 2]))
     assert m[0].sum() == 3 * 5 * 4 and m[1].sum() == 3 * 5 * 2
+
+
+def test_checkpoint_shape_mismatch_names_file_and_summarises(tmp_path):
+    """Issue #19 item 9: weights that do not fit the checkpoint's config: one line naming the file,
+    the number of tensors that differ and the first of them (not one "size mismatch" line each)."""
+    fe = build({"name": "_test_scale", "dim": 4})
+    ck = fe.serialize()
+    ck["config"] = {"dim": 6, "gain": 1.0}  # the config edited after training
+    p = tmp_path / "edited.pt"
+    torch.save(ck, p)
+    with pytest.raises(ValueError) as ei:
+        load(p)
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}: weights do not match front-end '_test_scale'")
+    assert "1 tensor(s) differ in shape, first: w (checkpoint [4] vs model [6])" in msg
+    assert "size mismatch" not in msg and "\n" not in msg
+    # missing / unexpected tensors are summarised the same way
+    ck = fe.serialize()
+    ck["state_dict"] = {"w": ck["state_dict"]["w"], "extra.weight": torch.zeros(2)}
+    torch.save(ck, p)
+    with pytest.raises(ValueError, match=r"edited.pt: .*1 not in the model, first: extra.weight"):
+        load(p)
+
+
+def test_real_frontend_checkpoint_mismatch(tmp_path):
+    """The same for a real trainable front-end whose edited config changes many tensor shapes."""
+    fe = build("mask")
+    ck = fe.serialize()
+    ck["config"] = {**fe.config, "hidden": 2 * fe.config["hidden"]}
+    p = tmp_path / "mask.pt"
+    torch.save(ck, p)
+    with pytest.raises(ValueError) as ei:
+        load(p)
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}: weights do not match front-end 'mask'") and "\n" not in msg
+    n = int(msg.split("(", 1)[1].split(" tensor(s) differ in shape")[0])
+    assert n > 5 and ", first: " in msg and " vs model " in msg

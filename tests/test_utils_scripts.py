@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +142,70 @@ def test_run_pl_shared_log_is_an_error(tmp_path: Path) -> None:
     assert r.returncode != 0 and "JOB" in r.stderr
 
 
+def test_run_pl_failure_shows_last_error_line(tmp_path: Path) -> None:
+    r = run(UTILS / "run.pl", "JOB=1:2", "log/e.JOB.log",
+            "echo 'x ERROR: first'; [ JOB -eq 2 ] && echo '2026 (cli:1) ERROR: bad input in data/x/text:3' && exit 1; true",
+            cwd=tmp_path)
+    assert r.returncode != 0
+    assert "log/e.2.log\nrun.pl:   2026 (cli:1) ERROR: bad input in data/x/text:3" in r.stderr
+
+
+def _pids_with(marker: str) -> list[int]:
+    """PIDs of live processes whose command line is ``marker``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip() == marker:
+                    stat = (d / "stat").read_text()
+                    if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                        out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def _wait_until(cond, timeout: float = 10.0) -> bool:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("how", ["sigterm", "group_kill9", "kill9"])
+def test_run_pl_jobs_do_not_outlive_it(tmp_path: Path, how: str) -> None:
+    """Issue #19 item 4: jobs stay in run.pl's process group and die with it. SIGTERM: run.pl ends
+    every process of every job (a compound command's children too); kill -9 of the caller's group
+    reaches them; kill -9 of run.pl alone: the job's process gets SIGTERM (PR_SET_PDEATHSIG)."""
+    marker = f"sleep 3{abs(hash((str(tmp_path), how))) % 1000:03d}"  # a unique command line to find
+    # job 1 is a compound command (bash + a child), job 2 a simple one (bash execs it)
+    body = f"if [ JOB -eq 1 ]; then {marker}; true; else exec {marker}; fi"
+    if how == "kill9":
+        body = f"exec {marker}"  # the death signal reaches the job's own process only
+    p = subprocess.Popen([str(UTILS / "run.pl"), "JOB=1:2", "log/k.JOB.log", body], cwd=tmp_path, env=ENV,
+                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_until(lambda: len(_pids_with(marker)) == 2), "jobs did not start"
+        assert all(os.getpgid(pid) == p.pid for pid in _pids_with(marker))  # run.pl's group, not their own
+        if how == "sigterm":
+            os.kill(p.pid, signal.SIGTERM)
+            _, err = p.communicate(timeout=20)
+            assert p.returncode != 0 and "killed running jobs" in err and "2 / 2 jobs failed" in err
+        elif how == "group_kill9":
+            os.killpg(p.pid, signal.SIGKILL)
+        else:
+            os.kill(p.pid, signal.SIGKILL)
+        assert _wait_until(lambda: not _pids_with(marker), timeout=5.0), f"orphans: {_pids_with(marker)}"
+    finally:
+        for pid in _pids_with(marker):
+            os.kill(pid, signal.SIGKILL)
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
 def _job_body(marks: Path, want_concurrent: int) -> str:
     """Shell for one job: registers itself, then checks how many jobs run at the same time."""
     if want_concurrent > 1:  # wait until all jobs are running together (proves parallelism)
@@ -229,7 +295,7 @@ def small_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     for u in ("s1-a", "s1-b"):
-        sf.write(tmp_path / f"{u}.wav", np.zeros(1600, dtype=np.float32), 16000)
+        sf.write(tmp_path / f"{u}.wav", 0.1 * np.random.default_rng(0).standard_normal(1600).astype(np.float32), 16000)
     (d / "wav.scp").write_text(f"s1-a {tmp_path}/s1-a.wav\ns1-b {tmp_path}/s1-b.wav\n")
     (d / "utt2spk").write_text("s1-a s1\ns1-b s1\n")
     (d / "spk2utt").write_text("s1 s1-a s1-b\n")
@@ -247,6 +313,21 @@ def test_validate_data_dir_sh(small_dir: Path) -> None:
     r = run(UTILS / "fix_data_dir.sh", small_dir)
     assert r.returncode == 0, r.stderr
     assert "s1-b" in r.stderr and "empty transcript" in r.stderr
+    r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode == 0, r.stderr
+
+
+def test_fix_data_dir_sh_check_audio(small_dir: Path, tmp_path: Path) -> None:
+    """Issue #19 item 5: an unreadable wav is dropped (and named) only with --check-audio."""
+    (tmp_path / "s1-b.wav").write_bytes(b"RIFF junk")
+    r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode != 0 and "s1-b" in r.stderr and "fix-data-dir --check-audio" in r.stderr
+    r = run(UTILS / "fix_data_dir.sh", small_dir)
+    assert r.returncode == 0 and "dropped 0" in r.stderr
+    r = run(UTILS / "fix_data_dir.sh", "--check-audio", small_dir)
+    assert r.returncode == 0, r.stderr
+    assert "dropped utterance 's1-b': cannot read audio" in r.stderr and f"{tmp_path}/s1-b.wav" in r.stderr
+    assert "dropped 1" in r.stderr
     r = run(UTILS / "validate_data_dir.sh", "--check-audio", small_dir)
     assert r.returncode == 0, r.stderr
 

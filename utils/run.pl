@@ -10,7 +10,14 @@ log path is replaced by the job index. Each job runs under bash with stdout+stde
 which starts with the command and the start time and ends with:
   # Accounting: time=<s> threads=1
   # Ended (code <rc>) at <date>, elapsed time <s> seconds
-Exit status is 0 only if every job succeeded; failed jobs and their logs are listed on stderr.
+Exit status is 0 only if every job succeeded; failed jobs and their logs are listed on stderr,
+each with the last error line of its log.
+
+Jobs never outlive run.pl: they stay in its process group (a kill of the caller's process group,
+e.g. Ctrl-C or `kill -9 -PGID`, reaches them), each job's shell gets SIGTERM when run.pl dies even
+of `kill -9` (PR_SET_PDEATHSIG; specenh subcommands under it do the same through
+SPECENH_DIE_WITH_PARENT), and on SIGINT/SIGTERM run.pl terminates every process of every job
+(SIGKILL after KILL_GRACE_S seconds) before it exits.
 
 A single command argument is run as a shell string as is (pipes allowed); with several, arguments
 without whitespace are passed verbatim (so `\\|` in the caller becomes a pipe) and the others are
@@ -24,6 +31,7 @@ Options:
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
@@ -38,6 +46,9 @@ from pathlib import Path
 PROG = "run.pl"
 IGNORED_OPTIONS = {"mem", "gpu", "num_threads", "time", "config"}
 JOB_RANGE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\d+)(?::(\d+))?$")
+KILL_GRACE_S = 5.0  # SIGTERM, then SIGKILL what is left of the jobs after this long
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+DEATHSIG_ENV = "SPECENH_DIE_WITH_PARENT"  # tells specenh subcommands to set their own death signal
 
 
 class UsageError(Exception):
@@ -113,6 +124,76 @@ def date_string() -> str:
     return time.strftime("%a %b %d %H:%M:%S %Z %Y")
 
 
+def _load_prctl():
+    """libc's prctl, resolved before any fork (None where not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(parent: int):
+    """A Popen preexec_fn: the job's process gets SIGTERM when run.pl dies, however it dies."""
+
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # run.pl died before the death signal was armed
+            os._exit(143)
+
+    return preexec
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (from /proc; just ``root`` where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return [root]
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(e))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def signal_pids(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def last_error_line(log: str, max_len: int = 300) -> str | None:
+    """The last line of a job's log that reports an error (what the user needs first)."""
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()[-200:]
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if re.search(r"\bERROR\b|Error\b|error:", line) and not line.startswith("# "):
+            line = line.strip()
+            return line if len(line) <= max_len else line[: max_len - 3] + "..."
+    return None
+
+
 class Runner:
     """Runs the jobs with bounded parallelism; kills them all on SIGINT/SIGTERM."""
 
@@ -147,8 +228,10 @@ class Runner:
         with self.lock:
             if self.stopping:
                 return 130
+            # in run.pl's process group (a group kill reaches the job), dying with run.pl
             proc = subprocess.Popen(["bash", "-c", cmd], stdin=subprocess.DEVNULL, stdout=log_file,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, preexec_fn=die_with_parent(os.getpid()),
+                                    env={**os.environ, DEATHSIG_ENV: "1"})
             self.procs[job] = proc
         rc = proc.wait()
         with self.lock:
@@ -156,14 +239,34 @@ class Runner:
         return 128 - rc if rc < 0 else rc  # killed by signal s: 128 + s, as the shell reports
 
     def kill_all(self, signum: int, _frame=None) -> None:
+        """Terminate every process of every running job; SIGKILL the rest after KILL_GRACE_S."""
         with self.lock:
+            first = not self.stopping
             self.stopping = True
-            for proc in self.procs.values():
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+            pids = [p for proc in self.procs.values() for p in process_tree(proc.pid)]
+        signal_pids(pids, signal.SIGTERM)
+        if first:
+            threading.Thread(target=self._kill_later, args=(pids,), daemon=True).start()
         print(f"{PROG}: got signal {signum}, killed running jobs", file=sys.stderr)
+
+    def _kill_later(self, pids: list[int]) -> None:
+        deadline = time.time() + KILL_GRACE_S
+        while time.time() < deadline:
+            with self.lock:
+                if not self.procs:
+                    return
+            time.sleep(0.1)
+        with self.lock:
+            now = [p for proc in self.procs.values() for p in process_tree(proc.pid)]
+        group = os.getpgrp()
+        left = []
+        for pid in set(pids) - set(now):  # orphaned by a dead job shell; a reused PID is not in our group
+            try:
+                if os.getpgid(pid) == group:
+                    left.append(pid)
+            except OSError:
+                pass
+        signal_pids(now + left, signal.SIGKILL)
 
     def run(self) -> int:
         threads = []
@@ -193,6 +296,9 @@ class Runner:
         for job in failed:
             log = substitute(self.spec.log, self.spec.var, job)
             print(f"{PROG}: job {job} failed (code {self.codes[job]}), log is in {log}", file=sys.stderr)
+            err = last_error_line(log)
+            if err:
+                print(f"{PROG}:   {err}", file=sys.stderr)
         if failed or not_run:
             print(f"{PROG}: {len(failed)} / {n} jobs failed" + (f", {not_run} not run" if not_run else ""),
                   file=sys.stderr)

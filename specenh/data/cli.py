@@ -6,7 +6,7 @@ import logging
 
 from specenh.data.kaldi import DataDirError, compute_utt2dur
 from specenh.data.manifest import data_dir_to_manifest
-from specenh.data.validate import fix_data_dir, validate_data_dir
+from specenh.data.validate import SUBSAMPLING, fix_data_dir, validate_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,11 @@ def _run(action, *args, **kwargs) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     return _run(validate_data_dir, args.path, require_text=not args.no_text, check_audio=args.check_audio,
-                check_sorted=not args.no_check_sorted)
+                check_sorted=not args.no_check_sorted, subsampling=args.subsampling)
 
 
 def _fix(args: argparse.Namespace) -> int:
-    return _run(fix_data_dir, args.path)
+    return _run(fix_data_dir, args.path, check_audio=args.check_audio, subsampling=args.subsampling)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -43,13 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate-data-dir", help="check a Kaldi data dir; non-zero exit on any problem")
     p.add_argument("path", help="data dir")
     p.add_argument("--no-text", action="store_true", help="a text file is not required (still checked if present)")
-    p.add_argument("--check-audio", action="store_true", help="also decode every audio file")
+    p.add_argument("--check-audio", action="store_true",
+                   help="also decode every audio file (unreadable, truncated, empty, NaN, silent, not as long as "
+                        "utt2dur says)")
     p.add_argument("--no-check-sorted", action="store_true", help="accept files not in C order")
+    p.add_argument("--subsampling", type=int, default=SUBSAMPLING,
+                   help="encoder subsampling of the transcript-length check (an utterance needs at least one "
+                        "frame per word after it)")
     p.set_defaults(func=_validate)
 
     p = subparsers.add_parser("fix-data-dir", help="drop broken/unmatched utterances, sort, rebuild spk2utt "
                                                    "(originals kept in <dir>/.backup)")
     p.add_argument("path", help="data dir")
+    p.add_argument("--check-audio", action="store_true",
+                   help="also decode every audio file and drop unreadable, truncated, empty, NaN or silent ones")
+    p.add_argument("--subsampling", type=int, default=SUBSAMPLING, help="as for validate-data-dir")
     p.set_defaults(func=_fix)
 
     p = subparsers.add_parser("export-manifest", help="write a NeMo JSON-lines manifest of a data dir")

@@ -135,18 +135,27 @@ def is_pipe(entry: str) -> bool:
 
 
 def audio_duration(path: str | Path, utt: str | None = None) -> float:
-    """Duration in seconds from the file header (no decoding); DataDirError names the utterance."""
+    """Duration in seconds from the file header (no decoding); DataDirError names the utterance.
+
+    A wav holding less data than its header declares (truncated) is an error, not a shorter duration.
+    """
     import soundfile as sf  # lazy: reading a data dir must not need libsndfile
 
     who = f"utterance {utt!r}, file {path}" if utt else f"file {path}"
     if is_pipe(str(path)):
         raise DataDirError(f"cannot get the duration of a command entry ({who}); write utt2dur yourself")
+    from specenh.data.audio import AudioError, check_truncated
+
     try:
         info = sf.info(str(path))
     except Exception as e:  # LibsndfileError / RuntimeError / FileNotFoundError
         raise DataDirError(f"cannot read audio header ({who}): {e}") from None
     if info.samplerate <= 0 or info.frames <= 0:
         raise DataDirError(f"empty audio ({who})")
+    try:
+        check_truncated(path, info.frames, info.samplerate, utt)
+    except AudioError as e:
+        raise DataDirError(str(e)) from None
     return info.frames / info.samplerate
 
 

@@ -3,7 +3,15 @@
 ``validate_data_dir`` checks a data dir the way downstream stages rely on it and raises one
 :class:`DataDirError` listing every problem found, each naming the file and, where there is one,
 the line and the utterance. ``fix_data_dir`` repairs the common problems (files out of sync,
-unsorted files, empty transcripts, missing audio) by dropping the affected utterances.
+unsorted files, empty transcripts, missing audio, and with ``check_audio`` unreadable, truncated,
+empty, NaN or silent audio) by dropping the affected utterances.
+
+Transcript length: CTC needs at least one encoder frame per output token. Without the ASR's
+tokenizer at hand the check is deliberately conservative: an utterance is too short when its
+feature frames (``utt2num_frames``, else ``utt2dur`` at FRAME_SHIFT_S, else the decoded audio with
+``check_audio``), divided by the encoder's subsampling factor (SUBSAMPLING, rounded up), are fewer
+than the words of its normalised transcript (every word is at least one token; characters would be
+an upper bound and reject real data).
 
 Files keyed by utterance are ``wav.scp``, ``utt2spk``, ``text`` and the optional ``utt2dur``,
 ``utt2num_frames``, ``feats.scp``, ``clean.scp``, ``vad.scp`` and any other ``utt2<word>`` file; files
@@ -34,6 +42,8 @@ SPK_FILES = ("spk2gender", "cmvn.scp")
 #: scp files whose values are files on disk that must exist
 PATH_FILES = ("wav.scp", "clean.scp", "feats.scp", "vad.scp")
 MAX_LISTED = 10  # utterances named per mismatch message before "... and N more"
+FRAME_SHIFT_S = 0.01  # feature hop of the transcript-length check (NeMo's default window_stride)
+SUBSAMPLING = 4  # encoder subsampling of the transcript-length check (conf/asr: subsampling_factor)
 
 _ARK_OFFSET = re.compile(r"^(?P<file>.+):(?P<offset>\d+)$")
 _UTT2_NAME = re.compile(r"^utt2[A-Za-z0-9_]+$")  # utt2dur, utt2cond; not utt2dur.bak or utt2dur~
@@ -180,6 +190,7 @@ class _Report:
         self.path = path
         self.errors: list[str] = []
         self.count = 0
+        self.audio_problems = False  # then the hint names fix-data-dir --check-audio
 
     def add(self, msg: str) -> None:
         self.errors.append(msg)
@@ -194,7 +205,8 @@ class _Report:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            head = f"data dir {self.path} is invalid ({self.count} problem(s)); fix-data-dir repairs most:"
+            fix = "fix-data-dir --check-audio" if self.audio_problems else "fix-data-dir"
+            head = f"data dir {self.path} is invalid ({self.count} problem(s)); {fix} repairs most:"
             raise DataDirError("\n  ".join([head, *self.errors]))
 
 
@@ -291,40 +303,123 @@ def _check_frames_vs_durations(frames: _KVFile, durs: _KVFile, report: _Report) 
     report.add_listed(msgs, "frame-count mismatches")
 
 
-def _check_audio(wav: _KVFile, durs: _KVFile | None, report: _Report) -> None:
-    """Decode every wav.scp entry (load_audio); compare with utt2dur when present."""
+def _audio_problem(path: str, utt: str, dur: float | None) -> tuple[str, str, float | None]:
+    """Decode one wav.scp entry: ``(short reason, message, seconds)``; reason "" when the audio is fine.
+
+    Problems: unreadable, truncated, empty, NaN/inf or silent audio, and a duration differing from
+    ``dur`` (utt2dur) by more than 20 ms and 1 %.
+    """
     from specenh.data.audio import AudioError, load_audio  # lazy: needs soundfile/numpy
 
+    try:
+        wave, sr = load_audio(path, target_sr=None, utt=utt, allow_silent=False)
+    except AudioError as e:
+        msg = str(e)
+        return msg.split(" (", 1)[0], msg, None
+    seconds = len(wave) / sr
+    if dur is not None and abs(seconds - dur) > max(0.02, 0.01 * dur):
+        return ("audio duration differs from utt2dur",
+                f"utterance {utt!r} lasts {seconds:.3f} s in {path} but utt2dur says {dur:.3f} s "
+                f"(stale utt2dur? run compute-utt2dur)", seconds)
+    return "", "", seconds
+
+
+def _check_audio(wav: _KVFile, durs: _KVFile | None, report: _Report) -> dict[str, float]:
+    """Decode every wav.scp entry (load_audio); compare with utt2dur when present. Returns the durations."""
     msgs: list[str] = []
+    seconds: dict[str, float] = {}
     for utt, ln in wav.entries.items():
         if is_pipe(ln.value):
             log.warning("%s:%d: utterance %r is a command entry; its audio is not checked", wav.path, ln.lineno, utt)
             continue
         if not ln.value or not Path(ln.value).exists():
             continue  # already reported by the path check
-        try:
-            wave, sr = load_audio(ln.value, target_sr=None, utt=utt)
-        except AudioError as e:
-            msgs.append(f"{wav.path}:{ln.lineno}: {e}")
-            continue
         dur = _parse_duration(durs.entries[utt].value) if durs is not None and utt in durs.entries else None
-        if dur is not None and abs(len(wave) / sr - dur) > max(0.02, 0.01 * dur):
-            log.warning("%s: utterance %r lasts %.3f s but utt2dur says %.3f s (stale utt2dur? run compute-utt2dur)",
-                        wav.path, utt, len(wave) / sr, dur)
-    report.add_listed(msgs, "unreadable audio files")
+        reason, msg, secs = _audio_problem(ln.value, utt, dur)
+        if reason:
+            where = f"{durs.path}:{durs.entries[utt].lineno}" if secs is not None and durs is not None else \
+                f"{wav.path}:{ln.lineno}"
+            msgs.append(f"{where}: {msg}")
+        if secs is not None:
+            seconds[utt] = secs
+    if msgs:
+        report.audio_problems = True
+    report.add_listed(msgs, "audio problems")
+    return seconds
+
+
+def _normalized_words(text: _KVFile) -> dict[str, int]:
+    """utt -> number of words of its transcript after the scoring normaliser (textnorm)."""
+    from specenh.metrics.textnorm import normalize_text
+
+    return {k: len(normalize_text(ln.value).split()) for k, ln in text.entries.items() if ln.value}
+
+
+def _check_text(text: _KVFile, report: _Report) -> None:
+    """A transcript that the scoring normaliser empties (punctuation only) cannot be scored."""
+    from specenh.metrics.textnorm import NORMALIZER_NAME
+
+    words = _normalized_words(text)
+    msgs = [f"{text.path}:{text.entries[k].lineno}: transcript of utterance {k!r} is empty after the scoring "
+            f"normaliser ({NORMALIZER_NAME}): {text.entries[k].value!r}" for k, n in words.items() if n == 0]
+    report.add_listed(msgs, "transcripts empty after normalisation")
+
+
+def _frames_for_check(files: dict[str, _KVFile], audio_seconds: dict[str, float]) -> dict[str, tuple[int, str]]:
+    """utt -> (feature frames, where the count comes from) for the transcript-length check."""
+    out: dict[str, tuple[int, str]] = {}
+    for utt, secs in audio_seconds.items():
+        out[utt] = (int(secs / FRAME_SHIFT_S), f"{secs:.3f} s of audio")
+    if "utt2dur" in files:
+        for utt, ln in files["utt2dur"].entries.items():
+            d = _parse_duration(ln.value)
+            if d is not None:
+                out[utt] = (int(d / FRAME_SHIFT_S), f"{d:.3f} s in utt2dur")
+    if "utt2num_frames" in files:
+        for utt, ln in files["utt2num_frames"].entries.items():
+            n = _parse_frames(ln.value)
+            if n is not None:
+                out[utt] = (n, "utt2num_frames")
+    return out
+
+
+def _too_short(words: dict[str, int], frames: dict[str, tuple[int, str]], subsampling: int) -> dict[str, str]:
+    """utt -> why its audio cannot hold its transcript (see the module docstring)."""
+    out = {}
+    for utt, n_words in words.items():
+        if utt not in frames or n_words == 0:
+            continue
+        n, src = frames[utt]
+        enc = -(-n // max(1, subsampling))  # ceil: the generous side
+        if enc < n_words:
+            out[utt] = (f"{n} feature frame(s) ({src}), {enc} after {subsampling}x subsampling, cannot hold a "
+                        f"{n_words}-word transcript (CTC needs at least one frame per token)")
+    return out
+
+
+def _check_lengths(files: dict[str, _KVFile], audio_seconds: dict[str, float], subsampling: int,
+                   report: _Report) -> None:
+    text = files["text"]
+    short = _too_short(_normalized_words(text), _frames_for_check(files, audio_seconds), subsampling)
+    msgs = [f"{text.path}:{text.entries[u].lineno}: utterance {u!r} is too short for its transcript: {why}"
+            for u, why in short.items()]
+    report.add_listed(msgs, "utterances too short for their transcripts")
 
 
 def validate_data_dir(path: str | Path, *, require_text: bool = True, check_audio: bool = False,
-                      check_sorted: bool = True) -> None:
+                      check_sorted: bool = True, subsampling: int = SUBSAMPLING) -> None:
     """Check a Kaldi data dir; raise one DataDirError that lists every problem (file, line, utterance).
 
     Errors: missing ``wav.scp``/``utt2spk`` (or ``text`` when ``require_text``), empty or non-UTF-8
     lines, empty transcripts, duplicate ids, files not in C order (``check_sorted``), utterance sets
     that differ between wav.scp and any other utterance file, ``spk2utt`` not matching ``utt2spk``,
     speaker files with unknown speakers, audio/feature files missing on disk, non-positive or
-    non-numeric durations and frame counts, frame counts inconsistent with durations, and with
-    ``check_audio`` audio that cannot be decoded. Utterance ids that do not start with their speaker
-    id, and a missing ``spk2utt``, are only warnings.
+    non-numeric durations and frame counts, frame counts inconsistent with durations, transcripts
+    empty after the scoring normaliser (punctuation only), utterances too short for their
+    transcripts (see the module docstring; ``subsampling`` is the encoder's factor), and with
+    ``check_audio`` audio that cannot be decoded, is truncated, empty, NaN/inf or silent, or
+    differs from ``utt2dur``. Utterance ids that do not start with their speaker id, and a missing
+    ``spk2utt``, are only warnings.
     """
     path = Path(path)
     if not path.is_dir():
@@ -367,8 +462,10 @@ def validate_data_dir(path: str | Path, *, require_text: bool = True, check_audi
     for name in SPK_FILES:
         if name in files:
             _check_spk_file(files[name], speakers, report)
-    if check_audio:
-        _check_audio(wav, files.get("utt2dur"), report)
+    audio_seconds = _check_audio(wav, files.get("utt2dur"), report) if check_audio else {}
+    if "text" in files:
+        _check_text(files["text"], report)
+        _check_lengths(files, audio_seconds, subsampling, report)
     report.raise_if_any()
     log.info("%s: valid data dir (%d utterances, %d speakers)", path, len(wav.entries), len(speakers))
 
@@ -424,6 +521,36 @@ def _find_drops(files: dict[str, _KVFile]) -> dict[str, str]:
     return drops
 
 
+def _find_content_drops(files: dict[str, _KVFile], drops: dict[str, str], *, check_audio: bool,
+                        subsampling: int) -> None:
+    """Add to ``drops`` what only the contents show: transcripts empty after normalisation, with
+    ``check_audio`` unusable audio (each logged with its file), and utterances too short for their
+    transcripts."""
+    wav = files["wav.scp"]
+    words = _normalized_words(files["text"]) if "text" in files else {}
+    for utt, n in words.items():
+        if n == 0:
+            drops.setdefault(utt, "empty transcript after normalisation")
+    audio_seconds: dict[str, float] = {}
+    if check_audio:
+        durs = files.get("utt2dur")
+        for utt, ln in wav.entries.items():
+            if utt in drops or not ln.value or is_pipe(ln.value):
+                continue
+            dur = _parse_duration(durs.entries[utt].value) if durs is not None and utt in durs.entries else None
+            reason, msg, secs = _audio_problem(ln.value, utt, dur)
+            if reason:
+                log.warning("%s:%d: %s", wav.path, ln.lineno, msg)
+                drops.setdefault(utt, reason)
+            elif secs is not None:
+                audio_seconds[utt] = secs
+    short = _too_short(words, _frames_for_check(files, audio_seconds), subsampling)
+    for utt, why in short.items():
+        if utt not in drops:
+            log.warning("%s: utterance %r: %s", files["text"].path, utt, why)
+            drops[utt] = "too short for its transcript"
+
+
 def _backup(path: Path, names: Iterable[str]) -> Path:
     backup = path / ".backup"
     backup.mkdir(exist_ok=True)
@@ -433,16 +560,19 @@ def _backup(path: Path, names: Iterable[str]) -> Path:
     return backup
 
 
-def fix_data_dir(path: str | Path) -> dict[str, list[str]]:
+def fix_data_dir(path: str | Path, *, check_audio: bool = False, subsampling: int = SUBSAMPLING
+                 ) -> dict[str, list[str]]:
     """Repair a data dir in place; return ``{reason: [dropped utterances]}``.
 
     Keeps only the utterances present, well-formed and usable in every utterance file (wav.scp,
     utt2spk, and text, utt2dur, utt2num_frames, feats.scp, clean.scp, ``utt2*`` when present);
-    drops utterances with empty transcripts, missing audio, bad durations or conflicting duplicate
-    lines; removes repeated identical lines; sorts every file in C order; regenerates spk2utt and
+    drops utterances with empty transcripts (also after the scoring normaliser), missing audio, bad
+    durations, conflicting duplicate lines, transcripts too long for the audio and, with
+    ``check_audio``, audio that is unreadable, truncated, empty, NaN/inf, silent or of another
+    duration than utt2dur says (each logged with its file); removes repeated identical lines; sorts every file in C order; regenerates spk2utt and
     restricts speaker files to the remaining speakers. The originals are copied to ``path/.backup/``
     first. Reasons are e.g. ``"empty transcript"``, ``"missing from text"``, ``"audio file not
-    found"``, ``"invalid duration in utt2dur"``. Raises DataDirError (changing nothing) when
+    found"``, ``"invalid duration in utt2dur"``, ``"silent audio"``. Raises DataDirError (changing nothing) when
     wav.scp/utt2spk are missing or no utterance would be left.
     """
     path = Path(path)
@@ -454,6 +584,7 @@ def fix_data_dir(path: str | Path) -> dict[str, list[str]]:
     spk_names = [n for n in SPK_FILES if (path / n).is_file()]
     files = _scan_dir(path, utt_names)
     drops = _find_drops(files)
+    _find_content_drops(files, drops, check_audio=check_audio, subsampling=subsampling)
     keep = [u for u in files["wav.scp"].entries if u not in drops]
     if not keep:
         raise DataDirError(f"{path}: no utterance would be left after fixing ({len(drops)} dropped; first: "

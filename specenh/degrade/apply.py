@@ -20,6 +20,11 @@ the same bytes, a killed job rerun gives the same bytes, and a finished job (``.
 entry when it has one (degrading an already degraded dir), else its ``wav.scp`` entry.
 ``utt2gain`` is the factor (<= 1) applied to avoid clipping in the 16-bit output; 1.000000 for most
 utterances. When it is below 1 the degraded wave is ``gain * degraded(clean)``.
+
+Bad input is refused, naming the utterance: the source dir must pass ``validate_data_dir`` (text
+optional, order not checked), and silent, truncated or unreadable audio stops the job. While a job
+runs it holds ``<out_dir>/.specenh.lock`` (:mod:`specenh.utils.lock`): jobs of another run (other
+seed, condition, ``nj``...) or a second worker for the same job refuse to start, naming the PIDs.
 """
 from __future__ import annotations
 
@@ -34,9 +39,11 @@ import yaml
 
 from specenh.data.audio import load_audio, write_wav
 from specenh.data.kaldi import DataDir, DataDirError, load_data_dir, read_kv, save_data_dir, write_kv
+from specenh.data.validate import validate_data_dir
 from specenh.degrade.condition import Condition, load_condition
 from specenh.degrade.registry import check_split
 from specenh.utils.io import atomic_path, split_for_job
+from specenh.utils.lock import EXCLUSIVE, output_lock, run_key
 from specenh.utils.seed import rng_for
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,8 @@ def _clean_path(data: DataDir, utt: str) -> str:
 
 
 def _check_source(src: Path, data: DataDir) -> None:
+    """Refuse a source dir later stages could not use (files out of sync, pipes, segments...)."""
+    validate_data_dir(src, require_text=False, check_sorted=False)
     if (src / "segments").is_file():
         raise DataDirError(f"{src}/segments: data dirs with segments are not supported by stage 2 "
                            "(extract the segments to wav files first)")
@@ -88,9 +97,10 @@ def degrade_one(cond: Condition, utt: str, path: str, *, seed: int, split: str,
                 pool: list[tuple[str, str]]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Degrade one utterance: (float32 [N] wave scaled to fit 16-bit PCM, aux arrays, gain <= 1).
 
-    Raises AudioError naming the file and utterance on bad input.
+    Raises AudioError naming the file and utterance on bad input (also silent or truncated audio: a
+    silent "noisy" version would be trained and scored as if it were speech).
     """
-    wave, sr = load_audio(path, target_sr=cond.sample_rate, utt=utt)
+    wave, sr = load_audio(path, target_sr=cond.sample_rate, utt=utt, allow_silent=False)
     res = cond.apply(wave, sr, rng_for(seed, cond.name, utt), split=split, utt_id=utt, pool=pool)
     out = res.wave
     peak = float(np.max(np.abs(out))) if len(out) else 0.0
@@ -112,8 +122,6 @@ def degrade_data_dir(src_dir: str | Path, condition_yaml: str | Path, out_dir: s
     per-utterance RNG ``rng_for(seed, condition.name, utt_id)``. See the module docstring for
     the outputs.
     """
-    from tqdm import tqdm
-
     src, out_dir, wav_dir = Path(src_dir), Path(out_dir), Path(wav_dir)
     check_split(split)
     cond = load_condition(condition_yaml, overrides)
@@ -125,8 +133,19 @@ def degrade_data_dir(src_dir: str | Path, condition_yaml: str | Path, out_dir: s
         "src_dir": os.path.abspath(src), "wav_dir": os.path.abspath(wav_dir), "split": split,
         "seed": int(seed), "nj": int(nj), "num_utts": len(utts), "condition": cond.to_dict(),
     }
-    jdir = _job_dir(out_dir, nj, job)
     meta_text = _yaml_dump(meta)
+    with output_lock(out_dir, run_key(meta_text), f"degrade.{job}/{nj}", what=f"degrade job {job}/{nj}"):
+        _degrade_job(src, data, cond, chunk, utts, meta_text, out_dir, wav_dir, split=split, seed=seed, nj=nj,
+                     job=job, overwrite=overwrite, progress=progress)
+
+
+def _degrade_job(src: Path, data: DataDir, cond: Condition, chunk: list[str], utts: list[str], meta_text: str,
+                 out_dir: Path, wav_dir: Path, *, split: str, seed: int, nj: int, job: int, overwrite: bool,
+                 progress: bool) -> None:
+    """The body of :func:`degrade_data_dir`, run while holding the output lock."""
+    from tqdm import tqdm
+
+    jdir = _job_dir(out_dir, nj, job)
     if (jdir / DONE).is_file() and not overwrite:
         if (jdir / "meta.yaml").read_text(encoding="utf-8") == meta_text:
             log.info("degrade job %d/%d of %s (%s) already done; skipping", job, nj, src, cond.name)
@@ -155,7 +174,7 @@ def degrade_data_dir(src_dir: str | Path, condition_yaml: str | Path, out_dir: s
                     mininterval=5.0):
         wave, aux, gain = degrade_one(cond, utt, data.wav_scp[utt], seed=seed, split=split, pool=pool)
         wpath = wav_dir / f"{utt}.wav"
-        write_wav(wpath, wave, cond.sample_rate)
+        write_wav(wpath, wave, cond.sample_rate)  # OSError naming wpath on a full disk; no partial file
         wav_scp[utt] = str(wpath)
         utt2dur[utt] = f"{len(wave) / cond.sample_rate:.3f}"
         clean_scp[utt] = _clean_path(data, utt)
@@ -177,8 +196,16 @@ def degrade_data_dir(src_dir: str | Path, condition_yaml: str | Path, out_dir: s
 
 
 def merge_jobs(out_dir: str | Path, nj: int) -> None:
-    """Check that the ``nj`` jobs finished with the same settings and write the full data dir."""
+    """Check that the ``nj`` jobs finished with the same settings and write the full data dir.
+
+    Holds the output lock alone: refused while any worker still writes ``out_dir``.
+    """
     out_dir = Path(out_dir)
+    with output_lock(out_dir, EXCLUSIVE, "merge", what=f"degrade merge of {out_dir}"):
+        _merge_jobs(out_dir, nj)
+
+
+def _merge_jobs(out_dir: Path, nj: int) -> None:
     metas = []
     for j in range(1, nj + 1):
         jdir = _job_dir(out_dir, nj, j)

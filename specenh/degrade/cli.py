@@ -59,7 +59,7 @@ def run_degrade(args: argparse.Namespace) -> int:
         degrade_data_dir(args.src_dir, args.condition, args.out_dir, args.wav_dir or f"{args.out_dir}/wav",
                          split=args.split, seed=args.seed, nj=args.nj, job=args.job,
                          overrides=args.overrides, overwrite=args.overwrite)
-    except (AudioError, DataDirError, ConfigError, DegradeError, RuntimeError, ValueError) as e:
-        log.error("%s", e)
+    except (AudioError, DataDirError, ConfigError, DegradeError, RuntimeError, ValueError, OSError) as e:
+        log.error("%s", e)  # each names the file and utterance, or the path (a full disk), or the lock holders
         return 1
     return 0

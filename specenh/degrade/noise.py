@@ -85,9 +85,8 @@ def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float, sr: int,
     pn = power(noise)
     if pn <= 0:
         raise ValueError("noise segment is silent; cannot set an SNR")
-    if ps <= 0:
-        log.warning("silent utterance: no noise added (SNR undefined)")
-        return as_wave(wave)
+    if ps <= 0:  # the SNR is undefined; silence passed off as the noisy version would be trained and scored
+        raise ValueError("the speech is silent: no SNR can be set (check the input audio)")
     gain = math.sqrt(ps / (pn * 10.0 ** (snr_db / 10.0)))
     return as_wave(wave.astype(np.float64) + gain * noise.astype(np.float64))
 

@@ -6,10 +6,18 @@ Layout written under ``out_dir`` (a data dir of its own, usable by every later s
     .done/extract.<job>                                         job finished
     feats.scp, utt2num_frames, feats_config.yaml                after merge
     wav.scp, text, utt2spk, spk2utt, utt2dur, clean.scp, ...   copied from the source data dir
+
+Bad input is refused, naming the utterance: the data dir must pass ``validate_data_dir`` (text
+optional, order not checked); silent, truncated or unreadable audio stops the job. A job that fails
+(e.g. a full disk) removes its partial ark/scp. While a job runs it holds ``<out_dir>/.specenh.lock``
+(:mod:`specenh.utils.lock`): a job of another run (other data dir, features or ``nj``) or a second
+worker for the same job refuses to start, naming the PIDs; the merge waits for no one and refuses
+while any job runs.
 """
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -20,10 +28,12 @@ from tqdm import tqdm
 
 from specenh.data.audio import load_audio
 from specenh.data.kaldi import c_sort_key, load_data_dir, read_kv, write_kv
+from specenh.data.validate import validate_data_dir
 from specenh.features.io import FeatWriter, read_feats_scp
 from specenh.features.config import FeatureConfig
 from specenh.utils.config import load_yaml, save_config
 from specenh.utils.io import split_for_job
+from specenh.utils.lock import EXCLUSIVE, output_lock, run_key
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +64,34 @@ def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *
     Utterances are processed in length-sorted batches (one batched STFT each) and written in
     sorted utterance order, so the ark bytes do not depend on the batching.
     """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    key = run_key(data_dir.resolve(), sorted(cfg.to_dict().items()), nj)
+    with output_lock(out_dir, key, f"extract.{job}/{nj}", what=f"feature job {job}/{nj}"):
+        return _extract_job(data_dir, out_dir, cfg, nj=nj, job=job, batch_size=batch_size, num_threads=num_threads,
+                            overwrite=overwrite)
+
+
+def _extract_job(data_dir: Path, out_dir: Path, cfg: FeatureConfig, *, nj: int, job: int, batch_size: int,
+                 num_threads: int, overwrite: bool) -> int:
+    """The body of :func:`extract_job`, run while holding the output lock."""
     import torch  # here, not at the top: merging the jobs needs no torch (one process per stage step)
 
     from specenh.features.logmel import LogMelExtractor
 
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
     done = _done(out_dir, job)
     if done.exists() and not overwrite:
         log.info("job %d/%d already done (%s); skipping", job, nj, done)
         return 0
+    if done.exists():
+        done.unlink()  # redone: not done until the new outputs are complete
     torch.set_num_threads(num_threads)
+    validate_data_dir(data_dir, require_text=False, check_sorted=False)
     d = load_data_dir(data_dir)
     utts = split_for_job(d.utt_ids, nj, job)
     extractor = LogMelExtractor(cfg).eval()
     waves: dict[str, np.ndarray] = {}
     for utt in utts:
-        waves[utt], _ = load_audio(d.wav_scp[utt], target_sr=cfg.sample_rate, utt=utt)
+        waves[utt], _ = load_audio(d.wav_scp[utt], target_sr=cfg.sample_rate, utt=utt, allow_silent=False)
     order = sorted(utts, key=lambda u: (len(waves[u]), u))
     feats: dict[str, np.ndarray] = {}
     t0, audio_s = time.perf_counter(), 0.0
@@ -89,9 +111,7 @@ def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *
             audio_s += float(lens.sum()) / cfg.sample_rate
     elapsed = time.perf_counter() - t0
     ark, scp = out_dir / f"feats.{job}.ark", out_dir / f"feats.{job}.scp"
-    with FeatWriter(ark, scp) as w:
-        for u in utts:
-            w.write(u, feats[u])
+    _write_feats(ark, scp, utts, feats)
     write_kv(out_dir / f"utt2num_frames.{job}", {u: feats[u].shape[0] for u in utts})
     log.info("job %d/%d: %d utterances, %.1f s of audio, %.1fx real time (compute only)",
              job, nj, len(utts), audio_s, audio_s / max(elapsed, 1e-9))
@@ -100,13 +120,37 @@ def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *
     return len(utts)
 
 
+def _write_feats(ark: Path, scp: Path, utts: list[str], feats: Mapping[str, np.ndarray]) -> None:
+    """Write the job's ark/scp; on any error remove both (no partial ark) and name the ark in the OSError."""
+    try:
+        with FeatWriter(ark, scp) as w:
+            for u in utts:
+                w.write(u, feats[u])
+    except BaseException as e:
+        for p in (ark, scp):
+            p.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not (e.filename or str(ark) in str(e)):
+            code = e.errno
+            reason = e.strerror or (os.strerror(code) if code else str(e))
+            raise OSError(code, f"cannot write features {ark} (partial ark and scp removed): {reason}") from None
+        raise
+
+
 COPY_FILES = ("wav.scp", "text", "utt2spk", "spk2utt", "utt2dur", "clean.scp", "utt2gain", "utt2cond", "holes_mask.scp",
               "condition.yaml")
 
 
 def merge_jobs(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *, nj: int) -> None:
-    """Concatenate the job scps into ``feats.scp``/``utt2num_frames`` and copy the data dir files."""
+    """Concatenate the job scps into ``feats.scp``/``utt2num_frames`` and copy the data dir files.
+
+    Refused while any job still writes ``out_dir`` (the output lock, held alone).
+    """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    with output_lock(out_dir, EXCLUSIVE, "merge", what=f"feature merge of {out_dir}"):
+        _merge_jobs(data_dir, out_dir, cfg, nj=nj)
+
+
+def _merge_jobs(data_dir: Path, out_dir: Path, cfg: FeatureConfig, *, nj: int) -> None:
     missing = [j for j in range(1, nj + 1) if not _done(out_dir, j).exists()]
     if missing:
         raise RuntimeError(f"{out_dir}: feature jobs {missing} of {nj} have not finished; rerun stage 3")

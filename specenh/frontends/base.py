@@ -113,9 +113,36 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> FrontEnd
         raise ValueError(f"cannot read front-end checkpoint {path}: {type(e).__name__}: {e}") from None
     if not isinstance(ck, dict) or "name" not in ck or "state_dict" not in ck:
         raise ValueError(f"{path} is not a specenh front-end checkpoint (no name/state_dict)")
-    fe = build({"name": ck["name"], **ck.get("config", {})})
+    try:
+        fe = build({"name": ck["name"], **ck.get("config", {})})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot build front-end {ck['name']!r} from the checkpoint's config: {e}") from None
+    _check_state_dict(path, fe, ck["state_dict"])
     fe.load_state_dict(ck["state_dict"])
     return fe.eval()
+
+
+def _check_state_dict(path: Path, fe: FrontEnd, state: dict[str, Any]) -> None:
+    """Raise one ValueError naming the checkpoint and summarising how its tensors differ from the model
+    its config builds (torch would list every tensor on a line of its own, without the file)."""
+    own = fe.state_dict()
+    shapes = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
+              if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if not (shapes or missing or unexpected):
+        return
+    parts = []
+    if shapes:
+        k, a, b = shapes[0]
+        parts.append(f"{len(shapes)} tensor(s) differ in shape, first: {k} (checkpoint {list(a)} vs model {list(b)})")
+    if missing:
+        parts.append(f"{len(missing)} missing from the checkpoint, first: {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} not in the model, first: {unexpected[0]}")
+    raise ValueError(f"{path}: weights do not match front-end {fe.name!r} built from the checkpoint's config "
+                     f"({'; '.join(parts)}); was the config edited, or the checkpoint written by another "
+                     f"version (specenh {specenh.__version__})?")
 
 
 def resolve(spec: str | Path, options: dict[str, Any] | None = None) -> FrontEnd:

@@ -12,7 +12,11 @@ T = TypeVar("T")
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the same folder; rename it to ``path`` on success only."""
+    """Yield a temporary path in the same folder; rename it to ``path`` on success only.
+
+    The temporary file is removed on any error; an OSError without a file name (a full disk) is
+    re-raised naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,8 +26,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        except OSError as e:
+            if e.filename is not None or e.errno is None or str(path) in str(e):
+                raise
+            # a write error (ENOSPC, EIO...) names no file: name the one being written
+            raise OSError(e.errno, f"cannot write {path}: {e.strerror or os.strerror(e.errno)}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
