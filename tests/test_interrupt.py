@@ -128,11 +128,11 @@ def test_launcher_kill_then_rerun_with_other_options(src, reference, tmp_path) -
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_mid_stage(tmp_path, 2)
+        workers = _lock_pids(tmp_path / "out")  # before the kill: dying of SIGTERM, workers release the lock
     finally:
         os.kill(first.pid, signal.SIGKILL)  # run.pl alone
         killed_at = time.time()
         first.wait()
-    workers = _lock_pids(tmp_path / "out")
     assert len(workers) == 2
     gone_at: list[float] = []
 
