@@ -1,7 +1,9 @@
 """``specenh <subcommand>``: one thin subcommand per stage step.
 
-Each package module that offers commands has a ``cli.py`` with ``register(subparsers)``; the
-subcommand's handler receives the parsed ``argparse.Namespace``. Logic lives in the modules.
+Each package that offers commands has one ``<package>/cli.py`` with ``register(subparsers)`` (it may
+gather the subcommands of its other modules); the subcommand's handler receives the parsed
+``argparse.Namespace``. Logic lives in the packages. A command module that fails to import is an
+error, never a silently missing subcommand.
 """
 from __future__ import annotations
 
@@ -15,18 +17,14 @@ from specenh.utils.log import setup_logging
 # modules whose cli.register(subparsers) adds subcommands
 _COMMAND_MODULES = [
     "specenh.data.cli",
-    "specenh.data.synthetic_cli",
-    "specenh.data.corpora_cli",
     "specenh.degrade.cli",
     "specenh.features.cli",
     "specenh.asr.cli",
     "specenh.train.cli",
-    "specenh.decode_cli",
-    "specenh.enhance_cli",
+    "specenh.stages.cli",
     "specenh.report.cli",
-    "specenh.bench_cli",
     "specenh.metrics.cli",
-    "specenh.resynth_cli",
+    "specenh.bench.cli",
 ]
 
 
@@ -36,12 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
     for name in _COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # module not written yet
-                continue
-            raise
+        mod = importlib.import_module(name)  # an import error names the module: no subcommand goes missing
         mod.register(sub)
     return parser
 

@@ -115,7 +115,7 @@ def test_wrong_feature_dim_and_bad_model(tiny_nemo, tmp_path):
 
 def test_decode_job_pairs_dirs():
     """Several sets in one decode job: feature and output dirs must pair up (checked before any load)."""
-    from specenh.decode import decode_job
+    from specenh.stages.decode import decode_job
 
     with pytest.raises(ValueError, match="2 feature dirs but 1 output dirs"):
         decode_job(["a", "b"], "identity", "x.nemo", ["oa"])
@@ -127,7 +127,7 @@ def test_decode_fingerprint_changes_with_model(tmp_path):
     """A retrained ASR (same path, new file) must invalidate finished decodes, not be skipped silently."""
     import os
 
-    from specenh.decode import _is_done, decode_fingerprint
+    from specenh.stages.decode import _is_done, decode_fingerprint
 
     m = tmp_path / "model.nemo"
     m.write_bytes(b"a")
@@ -136,6 +136,7 @@ def test_decode_fingerprint_changes_with_model(tmp_path):
     marker.write_text(stamp)
     assert _is_done(marker, decode_fingerprint(str(m), "identity"))
     assert not _is_done(marker, decode_fingerprint(str(m), "identity", ["psi=0.5"]))
+    marker.write_text(stamp)  # a stale marker was removed: the job is redone
     m.write_bytes(b"bb")
     os.utime(m, ns=(1, 1))
     assert not _is_done(marker, decode_fingerprint(str(m), "identity"))

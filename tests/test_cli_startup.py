@@ -12,7 +12,7 @@ HEAVY = ("torch", "nemo", "lightning", "librosa")
 
 @pytest.mark.parametrize("code", [
     "from specenh.cli import build_parser; build_parser()",
-    "import specenh.decode_merge, specenh.features.extract, specenh.features.config",
+    "import specenh.stages.decode_merge, specenh.features.extract, specenh.features.config",
     "import specenh.degrade.apply, specenh.data.validate, specenh.metrics.wer",
     "import specenh.asr, specenh.features; from specenh.features import config",
 ])

@@ -139,7 +139,7 @@ def test_pad_unpad_roundtrip():
 
 
 def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
-    from specenh.enhance import enhance_feats_dir
+    from specenh.stages.enhance import write_enhanced_feats
 
     wav_scp, utt2spk = {}, {}
     for i, n in enumerate([16000, 9000]):
@@ -149,7 +149,7 @@ def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
         wav_scp[u], utt2spk[u] = str(p), "s"
     save_data_dir(DataDir(wav_scp=wav_scp, utt2spk=utt2spk, text={u: "a b" for u in wav_scp}), tmp_path / "data")
     extract_features(tmp_path / "data", tmp_path / "f")
-    scp = enhance_feats_dir(tmp_path / "f", "identity", tmp_path / "e")
+    scp = write_enhanced_feats(tmp_path / "f", "identity", tmp_path / "e")
     a, b = read_feats_scp(tmp_path / "f" / "feats.scp"), read_feats_scp(scp)
     for u in wav_scp:
         np.testing.assert_array_equal(a[u], b[u])

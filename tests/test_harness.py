@@ -193,3 +193,31 @@ def test_recipe_seed_reaches_every_trainer():
     cfg = {"train": {"seed": 5}}
     apply_run_options(cfg, argparse.Namespace(seed=None, num_threads=None, overrides=[]))
     assert cfg["train"]["seed"] == 5
+
+
+def test_resume_refuses_another_config_but_allows_runtime_keys(tiny_root, tmp_path):
+    """A checkpoint written under one config is never resumed under another (a mixed model); runtime keys
+    (threads, ...) may differ, and a finished run is then kept as it is."""
+    from specenh.train import FrontendData, train_frontend
+
+    data = FrontendData(train_feats=[tiny_root / "train_noise"], train_clean_feats=[tiny_root / "train"],
+                        valid_feats=[], valid_clean_feats=[])
+
+    def cfg(**train):
+        return {"conditions": ["*"], "model": {"hidden": 8, "dilations": [1], "cutoff_hz": None},
+                "data": {"max_frames": 30, "batch_size": 3, "batch_max_frames": 400, "num_val_utts": 0},
+                "train": {"max_steps": 4, "num_threads": 1, "accelerator": "cpu", **train}}
+
+    exp = tmp_path / "exp"
+    train_frontend("bwe", cfg(), data, exp)
+    before = (exp / "model.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"another config \(1 key\(s\) differ: train.lr"):
+        train_frontend("bwe", cfg(lr=0.5), data, exp)
+    train_frontend("bwe", cfg(num_threads=2), data, exp)  # finished: kept, not retrained
+    info = json.loads((exp / "train_info.json").read_text())
+    assert info["resumed_from_step"] == 4 and info["steps"] == 4
+    a = torch.load(exp / "model.pt", weights_only=False)["state_dict"]
+    import io
+
+    b = torch.load(io.BytesIO(before), weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from specenh.data.kaldi import write_kv
-from specenh.decode import merge_and_score
+from specenh.stages.decode import merge_and_score
 from specenh.report.results import _variants, write_report
 
 REFS = {f"u{i:02d}": "the cat sat on the mat" for i in range(20)}

@@ -180,7 +180,7 @@ def _csv(path):
 
 
 def test_resynth_wave_frontend(degraded_set, tmp_path):
-    from specenh.resynth import resynthesize
+    from specenh.stages.resynth import read_metrics_csv, resynthesize
 
     data, feats = degraded_set
     out = tmp_path / "exp" / "resynth" / "test_noise_specsub"
@@ -198,10 +198,12 @@ def test_resynth_wave_frontend(degraded_set, tmp_path):
         "spk1-u1.clean.wav", "spk1-u1.degraded.wav", "spk1-u1.enhanced.wav"]
     assert (out / "spectrogram_spk1-u1.png").stat().st_size > 10_000
     assert json.loads((out / "summary.json").read_text())["frontend"] == "specsub"
-    # finished: a rerun is a no-op
+    # finished: a rerun with the same options is a no-op; other options redo it (the done marker's fingerprint)
     mtime = (out / "metrics.csv").stat().st_mtime_ns
-    resynthesize(feats, "specsub", out, data_dir=data)
+    resynthesize(feats, "specsub", out, data_dir=data, num_examples=1, max_utts=None)
     assert (out / "metrics.csv").stat().st_mtime_ns == mtime
+    resynthesize(feats, "specsub", out, data_dir=data, num_examples=1, max_utts=1)
+    assert len(read_metrics_csv(out / "metrics.csv")) == 1
 
 
 def test_resynth_logmel_frontend_via_cli(degraded_set, tmp_path):
@@ -230,7 +232,7 @@ def test_resynth_logmel_frontend_via_cli(degraded_set, tmp_path):
 def test_resynth_set_shares_references_across_frontends(degraded_set, tmp_path):
     """One call for several front-ends writes what separate calls write (the per-set references
     are computed once) and skips a front-end that has finished."""
-    from specenh.resynth import resynthesize, resynthesize_set
+    from specenh.stages.resynth import resynthesize, resynthesize_set
 
     data, feats = degraded_set
     kw = dict(data_dir=data, n_iter=4, num_examples=1, max_utts=None)

@@ -100,17 +100,8 @@ mkdir -p "${done_dir}"
 # stage_on N: true when stage N is in [stage, stop_stage]
 stage_on() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
 
-# step NAME CMD...: run CMD unless ${done_dir}/NAME exists (or --overwrite true); mark it done after.
-step() {
-  local name=$1; shift
-  local marker=${done_dir}/${name}.done
-  if [ -f "${marker}" ] && [ "${overwrite}" != true ]; then
-    log "  skip ${name} (done; --overwrite true to redo)"; return 0
-  fi
-  log "  run  ${name}"
-  "$@"
-  mkdir -p "$(dirname "${marker}")"; date '+%F %T' > "${marker}"
-}
+# step NAME CMD...: CMD with a done marker holding its fingerprint (utils/step.sh)
+. utils/step.sh
 
 # bg_step: a step run in the background, at most ${nj} at a time (independent single-process steps);
 # bg_wait: wait for all of them; a failed one stops the recipe

@@ -204,7 +204,7 @@ def train_asr(cfg: Mapping[str, Any], train_feats: str | Path, exp_dir: str | Pa
         pick = np.random.default_rng(0).permutation(len(vds))[: int(tcfg["num_val_utts"])]
         val_items = [(vds[i][0], vds.text[i]) for i in sorted(pick)]
     module = _module(model, tcfg, total, ds, val_items)
-    trainer, res = fit(module, exp_dir)
+    trainer, res = fit(module, exp_dir, config={**dict(cfg), "train": tcfg})
     out = exp_dir / "model.nemo"
     if trainer.is_global_zero:
         model.save_to(str(out))

@@ -39,7 +39,17 @@ def _utt2dur(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the data-dir subcommands to ``specenh``."""
+    """Add the data subcommands to ``specenh``: data dirs, and the corpus preparers."""
+    register_data_dir(subparsers)
+    # the corpus preparers' subcommands (their own modules: the synthetic corpus's is large)
+    from specenh.data import corpora_cli, synthetic_cli
+
+    corpora_cli.register(subparsers)
+    synthetic_cli.register(subparsers)
+
+
+def register_data_dir(subparsers: argparse._SubParsersAction) -> None:
+    """The data-dir subcommands (validate, fix, export, utt2dur)."""
     p = subparsers.add_parser("validate-data-dir", help="check a Kaldi data dir; non-zero exit on any problem")
     p.add_argument("path", help="data dir")
     p.add_argument("--no-text", action="store_true", help="a text file is not required (still checked if present)")
@@ -80,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="count", default=0)
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
-    register(sub)
+    register_data_dir(sub)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     return int(args.func(args) or 0)

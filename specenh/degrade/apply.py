@@ -42,6 +42,7 @@ from specenh.data.kaldi import DataDir, DataDirError, load_data_dir, read_kv, sa
 from specenh.data.validate import validate_data_dir
 from specenh.degrade.condition import Condition, load_condition
 from specenh.degrade.registry import check_split
+from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import atomic_path, split_for_job
 from specenh.utils.lock import EXCLUSIVE, output_lock, run_key
 from specenh.utils.seed import rng_for
@@ -146,13 +147,12 @@ def _degrade_job(src: Path, data: DataDir, cond: Condition, chunk: list[str], ut
     from tqdm import tqdm
 
     jdir = _job_dir(out_dir, nj, job)
-    if (jdir / DONE).is_file() and not overwrite:
-        if (jdir / "meta.yaml").read_text(encoding="utf-8") == meta_text:
-            log.info("degrade job %d/%d of %s (%s) already done; skipping", job, nj, src, cond.name)
-            if nj == 1:
-                merge_jobs(out_dir, nj)
-            return
-        log.warning("%s: finished with different settings; redoing the job", jdir)
+    fp = fingerprint({"meta": meta_text}, inputs=[src / "wav.scp"])  # the settings and the source's audio list
+    if not overwrite and Marker(jdir / DONE).is_current(fp, f"degrade job {job}/{nj} of {out_dir}"):
+        log.info("degrade job %d/%d of %s (%s) already done; skipping", job, nj, src, cond.name)
+        if nj == 1:
+            merge_jobs(out_dir, nj)
+        return
     if jdir.exists():
         shutil.rmtree(jdir)
     for stale in (out_dir / DONE,):
@@ -189,7 +189,7 @@ def _degrade_job(src: Path, data: DataDir, cond: Condition, chunk: list[str], ut
     write_kv(jdir / "utt2gain", utt2gain)
     for name, m in aux_scp.items():
         write_kv(jdir / f"{name}.scp", m)
-    _write_text(jdir / DONE, "")
+    Marker(jdir / DONE).mark(fp)
     log.info("degrade job %d/%d done: %d utterances", job, nj, len(chunk))
     if nj == 1:
         merge_jobs(out_dir, nj)
@@ -251,7 +251,7 @@ def _merge_jobs(out_dir: Path, nj: int) -> None:
     resolved = dict(cond)
     resolved["provenance"] = {"src_dir": meta["src_dir"], "split": meta["split"], "seed": meta["seed"]}
     _write_text(out_dir / "condition.yaml", _yaml_dump(resolved))
-    _write_text(out_dir / DONE, "")
+    Marker(out_dir / DONE).mark(fingerprint({"metas": metas}))
     n_scaled = sum(1 for g in parts["utt2gain"].values() if float(g) < 1.0)
     log.info("wrote %s: %d utterances, condition %s%s", out_dir, len(out), cond["name"],
              f" ({n_scaled} scaled down to avoid clipping)" if n_scaled else "")

@@ -32,6 +32,7 @@ from specenh.data.validate import validate_data_dir
 from specenh.features.io import FeatWriter, read_feats_scp
 from specenh.features.config import FeatureConfig
 from specenh.utils.config import load_yaml, save_config
+from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import split_for_job
 from specenh.utils.lock import EXCLUSIVE, output_lock, run_key
 
@@ -53,8 +54,14 @@ def feature_config_from_file(path: str | Path | None) -> FeatureConfig:
     return FeatureConfig() if path is None else feature_config_from_mapping(load_yaml(path))
 
 
-def _done(out_dir: Path, job: int) -> Path:
-    return out_dir / ".done" / f"extract.{job}"
+def _done(out_dir: Path, job: int) -> Marker:
+    return Marker(out_dir / ".done" / f"extract.{job}")
+
+
+def job_fingerprint(data_dir: Path, cfg: FeatureConfig, nj: int, job: int) -> str:
+    """What a feature job depends on: the feature config, the split and the data dir's audio list."""
+    return fingerprint({"features": cfg.to_dict(), "nj": int(nj), "job": int(job)},
+                       inputs=[Path(data_dir) / "wav.scp"])
 
 
 def extract_job(data_dir: str | Path, out_dir: str | Path, cfg: FeatureConfig, *, nj: int = 1, job: int = 1,
@@ -79,11 +86,11 @@ def _extract_job(data_dir: Path, out_dir: Path, cfg: FeatureConfig, *, nj: int, 
     from specenh.features.logmel import LogMelExtractor
 
     done = _done(out_dir, job)
-    if done.exists() and not overwrite:
-        log.info("job %d/%d already done (%s); skipping", job, nj, done)
+    fp = job_fingerprint(data_dir, cfg, nj, job)
+    if not overwrite and done.is_current(fp, f"{out_dir} feature job {job}/{nj}"):
+        log.info("job %d/%d already done (%s); skipping", job, nj, done.path)
         return 0
-    if done.exists():
-        done.unlink()  # redone: not done until the new outputs are complete
+    done.clear()  # redone: not done until the new outputs are complete
     torch.set_num_threads(num_threads)
     validate_data_dir(data_dir, require_text=False, check_sorted=False)
     d = load_data_dir(data_dir)
@@ -115,8 +122,7 @@ def _extract_job(data_dir: Path, out_dir: Path, cfg: FeatureConfig, *, nj: int, 
     write_kv(out_dir / f"utt2num_frames.{job}", {u: feats[u].shape[0] for u in utts})
     log.info("job %d/%d: %d utterances, %.1f s of audio, %.1fx real time (compute only)",
              job, nj, len(utts), audio_s, audio_s / max(elapsed, 1e-9))
-    done.parent.mkdir(parents=True, exist_ok=True)
-    done.touch()
+    done.mark(fp)
     return len(utts)
 
 
@@ -154,6 +160,11 @@ def _merge_jobs(data_dir: Path, out_dir: Path, cfg: FeatureConfig, *, nj: int) -
     missing = [j for j in range(1, nj + 1) if not _done(out_dir, j).exists()]
     if missing:
         raise RuntimeError(f"{out_dir}: feature jobs {missing} of {nj} have not finished; rerun stage 3")
+    stale = [j for j in range(1, nj + 1)
+             if (_done(out_dir, j).read() or "").split()[:1] != [job_fingerprint(data_dir, cfg, nj, j)]]
+    if stale:
+        raise RuntimeError(f"{out_dir}: feature jobs {stale} of {nj} ran with another feature config or data dir; "
+                           f"rerun the jobs (stage 3) before merging")
     scp: dict[str, str] = {}
     n2f: dict[str, str] = {}
     for j in range(1, nj + 1):

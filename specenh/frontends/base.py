@@ -12,8 +12,9 @@ holding the config and the weights, so ``specenh.frontends.load(path)`` needs no
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -38,13 +39,38 @@ def register(name: str):
     return deco
 
 
+@dataclass
+class BatchInputs:
+    """What a stage can give a front-end for one batch besides ``(x, lengths)``; a front-end takes what it
+    declares in :meth:`FrontEnd.extra_inputs`.
+
+    utts: the batch's utterance ids; feats_dir: the degraded set's stage-3 feature dir (side files such as
+    saved hole masks live there); num_frames: frames per utterance; frames: the padded length ``T`` of ``x``;
+    clean: a function returning the clean log-mel of the batch (``[B, D, T']``, lengths ``[B]``), or None
+    where the stage has none.
+    """
+
+    utts: list[str]
+    feats_dir: Path | None = None
+    num_frames: dict[str, int] = field(default_factory=dict)
+    frames: int = 0
+    device: str | torch.device = "cpu"
+    clean: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
+
+
 class FrontEnd(nn.Module):
-    """Base class. Subclasses set ``domain``, ``trainable`` and implement ``forward``."""
+    """Base class. Subclasses set ``domain``, ``trainable`` and implement ``forward``; one that needs
+    more than ``(x, lengths)`` declares it by overriding :meth:`extra_inputs`."""
 
     name: ClassVar[str] = "base"
     domain: ClassVar[str] = "logmel"
     trainable: ClassVar[bool] = False
     needs_clean: ClassVar[bool] = False  # oracle only: forward gets the clean input too
+    passthrough: ClassVar[bool] = False  # identity: the output is the input (stages reuse the input's results)
+
+    def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:
+        """Keyword inputs of ``forward`` beyond ``(x, lengths)`` for one batch (default: none)."""
+        return {}
 
     def __init__(self, **config: Any):
         super().__init__()

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specenh.frontends.base import FrontEnd, mask_padding, register
+from specenh.frontends.base import BatchInputs, FrontEnd, mask_padding, register
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,15 @@ class InpaintUNet(FrontEnd):
     def needs_mask(self) -> bool:
         """True when ``forward`` needs ``mask=`` (bool [B, n_mels, T], True = hole)."""
         return self.oracle_mask
+
+    def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:
+        """Oracle-mask inpainting: the hole masks stage 2 saved beside the set (``holes_mask.scp``)."""
+        if not self.oracle_mask:
+            return {}
+        if batch.feats_dir is None:
+            raise ValueError("inpaint with oracle_mask=true needs the set's saved hole masks (a feature dir)")
+        masks = load_mel_masks(batch.feats_dir, batch.utts, batch.num_frames)
+        return {"mask": pad_mel_masks(masks, batch.frames).to(batch.device)}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None = None,
                 **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:

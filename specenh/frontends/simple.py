@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from specenh.frontends.base import FrontEnd, register
+from specenh.frontends.base import BatchInputs, FrontEnd, register
 
 
 @register("identity")
@@ -12,6 +12,7 @@ class Identity(FrontEnd):
     """y = x. Works in either domain; registered as log-mel."""
 
     domain = "logmel"
+    passthrough = True
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw) -> tuple[torch.Tensor, torch.Tensor]:
         return x, lengths
@@ -23,6 +24,12 @@ class Oracle(FrontEnd):
 
     domain = "logmel"
     needs_clean = True
+
+    def extra_inputs(self, batch: BatchInputs) -> dict:
+        if batch.clean is None:
+            raise ValueError("oracle front-end needs the clean features (--clean-feats-dir, clean.scp)")
+        clean, clean_lengths = batch.clean()
+        return {"clean": clean.to(batch.device), "clean_lengths": clean_lengths}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, clean: torch.Tensor | None = None,
                 clean_lengths: torch.Tensor | None = None, **kw) -> tuple[torch.Tensor, torch.Tensor]:

@@ -481,7 +481,7 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
     log.info("stylegan: generator+mapping %.3f M parameters, discriminator %.3f M; %s mode, contextual loss on %s; "
              "%d steps, seed %d", n_g / 1e6, n_d / 1e6, "unpaired" if tc["unpaired"] else "paired",
              cfg["loss"]["cx_source"], total, int(tc["seed"]))
-    trainer, res = fit(module, exp_dir, steps_per_batch=2, strategy=_ddp_strategy(tc), automatic_clip=False)
+    trainer, res = fit(module, exp_dir, config=cfg, steps_per_batch=2, strategy=_ddp_strategy(tc), automatic_clip=False)
     out = exp_dir / "model.pt"
     if trainer.is_global_zero:
         selected_weights(module)

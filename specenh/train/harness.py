@@ -321,13 +321,54 @@ class HarnessModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["specenh_harness"] = {"steps_done": self.steps_done, "best": self.best,
-                                         "best_state": self.best_state, "last_val": self.last_val}
+                                         "best_state": self.best_state, "last_val": self.last_val,
+                                         "config": getattr(self, "run_config", None)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("specenh_harness") or {}
         self.steps_done = int(saved.get("steps_done", 0))
         self.best, self.best_state = saved.get("best"), saved.get("best_state")
         self.last_val = dict(saved.get("last_val") or {})
+
+
+# --------------------------------------------------------------------------- which config a checkpoint belongs to
+#: train keys that change how a run executes, not what it computes (a finished or resumed run may differ in them;
+#: the thread count can change float rounding, and it is recorded in train_info.json)
+RUNTIME_KEYS = ("num_threads", "num_workers", "progress_bar", "log_every_steps", "max_minutes")
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_identity(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The flattened config a checkpoint must match to be resumed (runtime keys left out)."""
+    flat = _flat(dict(config or {}))
+    return {k: v for k, v in flat.items() if not (k.startswith("train.") and k.split(".", 1)[1] in RUNTIME_KEYS)}
+
+
+def check_resumable(saved: Mapping[str, Any] | None, config: Mapping[str, Any] | None, ckpt: Path) -> None:
+    """Refuse to resume a checkpoint written under another config (a silently mixed model)."""
+    if saved is None or config is None:
+        return
+    now = config_identity(config)
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k, "<absent>") != now.get(k, "<absent>"))
+    budget = [k for k in diff if k in ("train.max_steps", "train.max_epochs")]
+    if budget:  # a longer (or shorter) budget continues the same run; say what that means
+        log.warning("%s: budget changed (%s); continuing this run (a schedule over steps is then not that of a "
+                    "fresh run with the new budget)", ckpt,
+                    ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in budget))
+        diff = [k for k in diff if k not in budget]
+    if diff:
+        show = "; ".join(f"{k}: {saved.get(k, '<absent>')!r} -> {now.get(k, '<absent>')!r}" for k in diff[:5])
+        raise ValueError(f"{ckpt} was trained with another config ({len(diff)} key(s) differ: {show}); "
+                         f"train from scratch with --overwrite (stage 4: --overwrite true) or use another exp dir")
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -394,14 +435,16 @@ class FitResult:
     precision: str
 
 
-def fit(module: HarnessModule, exp_dir: Path, *, steps_per_batch: int = 1, strategy: Any = None,
-        automatic_clip: bool = True, datamodule: Any = None) -> tuple[pl.Trainer, FitResult]:
+def fit(module: HarnessModule, exp_dir: Path, *, config: Mapping[str, Any] | None = None, steps_per_batch: int = 1,
+        strategy: Any = None, automatic_clip: bool = True, datamodule: Any = None) -> tuple[pl.Trainer, FitResult]:
     """Build the Lightning trainer from ``module.tc``, resume from ``exp_dir/checkpoints/last.ckpt`` when
-    it exists, train to the step budget, save the final checkpoint and run a last validation.
+    it exists (and was written under the same ``config``, runtime keys aside), train to the step budget,
+    run a last validation and save the final checkpoint.
 
     ``steps_per_batch``: Lightning optimizer steps per batch (2 for a GAN with two optimizers).
     """
     tc = module.tc
+    module.run_config = config_identity(config) if config is not None else None
     exp_dir = Path(exp_dir)
     ckpt_dir = exp_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -422,8 +465,9 @@ def fit(module: HarnessModule, exp_dir: Path, *, steps_per_batch: int = 1, strat
     )
     resumed_from = 0
     if last.is_file():
-        resumed_from = int((torch.load(last, map_location="cpu", weights_only=False).get("specenh_harness") or {})
-                           .get("steps_done", 0))
+        saved = torch.load(last, map_location="cpu", weights_only=False).get("specenh_harness") or {}
+        check_resumable(saved.get("config"), config, last)
+        resumed_from = int(saved.get("steps_done", 0))
         log.info("resuming from %s (step %d of %d)", last, resumed_from, module.total_steps)
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 

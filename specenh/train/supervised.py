@@ -361,7 +361,7 @@ def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir
     log.info("%s: %d training items (%.2f h after cropping), %d batches/epoch, %d steps (%.1f epochs), seed %d",
              name, len(train_src.lengths), sum(train_src.lengths) / 360000, n_batches, total, total / n_batches, seed)
     module = SupervisedModule(fe, cfg, train_src, valid_src, total)
-    trainer, res = fit(module, exp_dir)
+    trainer, res = fit(module, exp_dir, config=cfg)
     out = exp_dir / "model.pt"
     if trainer.is_global_zero:
         selected_weights(module)

@@ -8,49 +8,29 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
-
-from specenh.data.audio import load_audio
-from specenh.data.kaldi import read_kv, write_kv
+from specenh.data.kaldi import write_kv
 from specenh.features.extract import COPY_FILES
-from specenh.features.io import (FeatWriter, length_sorted_batches, load_feat, pad_batch, read_feats_scp,
-                                 read_utt2num_frames, unpad_batch)
-from specenh.features.logmel import FeatureConfig, LogMelExtractor
+from specenh.features.io import FeatWriter, length_sorted_batches, read_utt2num_frames, unpad_batch
+from specenh.features.logmel import FeatureConfig
 from specenh.frontends.base import parse_options, resolve
+from specenh.stages.enhancer import BatchEnhancer
 from specenh.utils.config import load_yaml
 
 log = logging.getLogger(__name__)
 
 
-def enhance_feats_dir(feats_dir: str | Path, frontend: str, out_dir: str | Path, *, batch_size: int = 32,
+def write_enhanced_feats(feats_dir: str | Path, frontend: str, out_dir: str | Path, *, batch_size: int = 32,
                       clean_feats_dir: str | Path | None = None, device: str = "cpu",
                       frontend_opts: list[str] | None = None) -> Path:
     feats_dir, out_dir = Path(feats_dir), Path(out_dir)
-    fe = resolve(frontend, parse_options(frontend_opts)).to(device).eval()
+    fe = resolve(frontend, parse_options(frontend_opts))
     n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
     cfg = FeatureConfig.from_dict(load_yaml(feats_dir / "feats_config.yaml"))
-    feats = read_feats_scp(feats_dir / "feats.scp")
-    clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if fe.needs_clean else None
-    wav = read_kv(feats_dir / "wav.scp") if fe.domain == "wave" else None
-    ext = LogMelExtractor(cfg).to(device) if fe.domain == "wave" else None
+    enh = BatchEnhancer(feats_dir, fe, cfg, clean_feats_dir=clean_feats_dir, device=device)
     out: dict[str, object] = {}
     t0 = time.perf_counter()
     for batch in length_sorted_batches(n2f, batch_size):
-        if fe.domain == "logmel":
-            x, lens = pad_batch([load_feat(feats, u) for u in batch])
-            kw = {}
-            if clean is not None:
-                kw["clean"], kw["clean_lengths"] = pad_batch([load_feat(clean, u) for u in batch])
-            if getattr(fe, "needs_mask", False):
-                from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
-
-                kw["mask"] = pad_mel_masks(load_mel_masks(feats_dir, batch, n2f), x.shape[-1]).to(device)
-            y, yl = fe.enhance(x.to(device), lens.to(device), **kw)
-        else:
-            w, wl = pad_batch([torch.from_numpy(load_audio(wav[u], cfg.sample_rate, utt=u)[0])[:, None] for u in batch])
-            ew, ewl = fe.enhance(w[:, 0].to(device), wl.to(device))
-            with torch.inference_mode():
-                y, yl = ext(ew, ewl)
+        y, yl = enh(batch)
         for u, m in zip(batch, unpad_batch(y, yl)):
             out[u] = m
     el = time.perf_counter() - t0

@@ -5,7 +5,7 @@ import argparse
 
 
 def _run(args: argparse.Namespace) -> int:
-    from specenh import bench
+    from specenh import bench  # the package (specenh/bench/__init__.py)
 
     sections = list(bench.SECTIONS) if args.sections == ["all"] else args.sections
     rows = bench.run(sections, device=args.device, threads=args.threads, quick=args.quick, out_json=args.out,

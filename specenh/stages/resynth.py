@@ -51,6 +51,8 @@ from specenh.features.io import length_sorted_batches, load_feat, pad_batch, rea
 from specenh.features.logmel import FeatureConfig, LogMelExtractor
 from specenh.frontends.base import FrontEnd, resolve
 from specenh.metrics.signal import METRICS, compute_all, summarize
+from specenh.stages.enhancer import run_frontend
+from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -166,8 +168,13 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     data_dir = Path(data_dir) if data_dir else None
     results: list[dict[str, Any] | None] = [None] * len(out_dirs)
     todo: list[int] = []
+    stamps = {k: resynth_fingerprint(feats_dir, frontends[k], method=method, n_iter=n_iter, max_utts=max_utts,
+                                     inversion=inversion, degli_model=degli_model, refiner_model=refiner_model,
+                                     num_examples=num_examples)
+              for k in range(len(out_dirs))}
     for k, out_dir in enumerate(out_dirs):
-        if (out_dir / ".done" / "resynth").exists() and not overwrite and (out_dir / "summary.json").is_file():
+        if (not overwrite and (out_dir / "summary.json").is_file()
+                and Marker(out_dir / ".done" / "resynth").is_current(stamps[k], f"{out_dir} resynthesis")):
             log.info("%s: resynthesis already done; skipping", out_dir)
             results[k] = json.loads((out_dir / "summary.json").read_text())
         else:
@@ -257,18 +264,20 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
         for k in todo:
             fe, out_dir = fes[k], out_dirs[k]
             t0 = time.perf_counter()
+            clean_fn = lambda: (cfeats, cframes)  # noqa: E731  (the clean features, for front-ends that declare them)
             if fe.domain == "wave":
-                ew, ewl = fe.enhance(nw[:, 0].to(device), nl.to(device))
+                ew, ewl = run_frontend(fe, nw[:, 0].to(device), nl.to(device), batch, feats_dir=feats_dir,
+                                       num_frames=n2f, clean=clean_fn, device=device)
                 enhanced = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
                 with torch.inference_mode():
                     efeats, eframes = extractor(ew, ewl)
                 t_enh[k] += time.perf_counter() - t0
             else:
-                kw = {"clean": cfeats, "clean_lengths": cframes} if fe.needs_clean else {}
-                efeats, eframes = fe.enhance(x.to(device), lens.to(device), **kw)
+                efeats, eframes = run_frontend(fe, x.to(device), lens.to(device), batch, feats_dir=feats_dir,
+                                               num_frames=n2f, clean=clean_fn, device=device)
                 t_enh[k] += time.perf_counter() - t0
-                # identity: the enhanced audio is the input's resynthesis (same features, same vocoder)
-                enhanced = refs["input_resynth"] if fe.name == "identity" else vocode(efeats, eframes)
+                # a pass-through front-end (identity): the enhanced audio is the input's resynthesis
+                enhanced = refs["input_resynth"] if fe.passthrough else vocode(efeats, eframes)
             for i, u in enumerate(batch):
                 enh_rows[k][u] = compute_all(clean[i], enhanced[i], sr, utt=u)
                 if u in examples:
@@ -292,14 +301,24 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
             vocoder={"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
                      "refiner_model": str(refiner_model or "")},
             reference="clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
-            gain_found=gain_p is not None, panel_utt=panel_utt)
+            gain_found=gain_p is not None, panel_utt=panel_utt, stamp=stamps[k])
     return results  # type: ignore[return-value]
+
+
+def resynth_fingerprint(feats_dir: Path, frontend: str | FrontEnd, **options: Any) -> str:
+    """What one front-end's stage-7 output depends on: the set's features and audio, the front-end (a
+    checkpoint by size and time) and the vocoder and selection options."""
+    spec = frontend if isinstance(frontend, str) else f"<{type(frontend).__name__}:{id(frontend)}>"
+    files = [feats_dir / "feats.scp", feats_dir / "wav.scp"]
+    files += [Path(str(p)) for p in (spec, options.get("degli_model"), options.get("refiner_model"))
+              if p and Path(str(p)).is_file()]
+    return fingerprint({"frontend": str(spec), **{k: str(v) for k, v in options.items()}}, inputs=files)
 
 
 def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, utts: list[str],
                    enhanced: dict[str, dict[str, float]], refs: dict[str, dict[str, dict[str, float]]], *,
                    audio_s: float, t_enh: float, vocoder_xrt: float | None, vocoder: dict[str, str],
-                   reference: str, gain_found: bool, panel_utt: str) -> dict[str, Any]:
+                   reference: str, gain_found: bool, panel_utt: str, stamp: str) -> dict[str, Any]:
     """One front-end's CSVs, ``summary.json`` and done marker (``refs``: the per-set reference rows)."""
     systems = ["input"] + (["input_resynth", "clean_resynth"] if fe.domain == "logmel" else [])
     order = {"enhanced": enhanced, **{s: refs[s] for s in systems}}
@@ -324,9 +343,7 @@ def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, u
     if fe.domain == "logmel":
         summary["delta_vs_input_resynth"] = paired_delta(order["enhanced"], order["input_resynth"])
     (out_dir / "summary.json").write_text(json.dumps(_nan_json(summary), indent=2) + "\n")
-    done = out_dir / ".done" / "resynth"
-    done.parent.mkdir(parents=True, exist_ok=True)
-    done.touch()
+    Marker(out_dir / ".done" / "resynth").mark(stamp)
     m, d = summary["metrics"]["enhanced"], summary["delta_vs_input"]
     log.info("%s: %d utts, PESQ %.2f (%+.2f), STOI %.3f (%+.3f), SI-SDR %.2f dB (%+.2f), LSD %.2f dB (%+.2f); "
              "PESQ missing %d", out_dir, len(utts), m["pesq"]["mean"], d["pesq"]["mean"], m["stoi"]["mean"],
@@ -342,7 +359,7 @@ def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: st
     utterance (default: the first sorted id) of ``feats_dir``. Front-ends are specs as in stage 5
     (names, checkpoints, inference-variant YAMLs); waveform front-ends are shown through the ASR's
     feature extractor."""
-    from specenh.decode import BatchEnhancer
+    from specenh.stages.enhancer import BatchEnhancer
 
     feats_dir = Path(feats_dir)
     labels = list(labels) if labels else [str(f) for f in frontends]
@@ -359,7 +376,7 @@ def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: st
     rows.append(("degraded (input)", load_feat(read_feats_scp(feats_dir / "feats.scp"), utt).T))
     for spec, label in zip(frontends, labels):
         fe = resolve(spec)
-        if fe.name == "identity":
+        if fe.passthrough:  # the degraded row already shows it
             continue
         y, yl = BatchEnhancer(feats_dir, fe, cfg, clean_feats_dir=clean_feats_dir, device=device)([utt])
         rows.append((f"{label} ({fe.domain})", y[0, :, : int(yl[0])].cpu().numpy()))

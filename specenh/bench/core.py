@@ -278,7 +278,7 @@ def tiny_asr(work_dir: str | Path, config: str | Path | None = None, seed: int =
     out = work_dir / "asr_random.nemo"
     if out.is_file():
         return out
-    config = Path(config) if config else Path(__file__).resolve().parents[1] / "conf/asr/conformer_ctc_mini.yaml"
+    config = Path(config) if config else Path(__file__).resolve().parents[2] / "conf/asr/conformer_ctc_mini.yaml"
     cfg = load_config(config)
     sents = generate_sentences(seed, {"train": 600})["train"]
     texts = [s.text for s in sents]
@@ -334,7 +334,7 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
 def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, device: str,
                  max_utts: int | None) -> list[Row]:
     from specenh.data.kaldi import read_kv
-    from specenh.decode import enhance_and_decode
+    from specenh.stages.decode import decode_utts
     from specenh.features.io import read_utt2num_frames
     from specenh.frontends.base import resolve
     from specenh.metrics.wer import score
@@ -346,7 +346,7 @@ def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, de
         fe = resolve(spec)
         with _Mem(device) as m:
             t0 = time.perf_counter()
-            hyps, timing = enhance_and_decode(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
+            hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
                                               device=device)
             res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
             sec = time.perf_counter() - t0
@@ -370,7 +370,7 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
     from specenh.utils.config import load_config
 
     torch.set_num_threads(threads)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = Path(config) if config else root / "egs/mini/conf/frontend/stylegan.yaml"
     cfg = resolve_config(load_config(config))
     tc = cfg["train"]

@@ -1,0 +1,127 @@
+"""Subcommands of the stage layer: ``decode`` (stage 5), ``enhance`` (a front-end's features as a new feature
+dir), ``resynth`` (stage 7) and ``panel`` (one utterance's spectrograms). Thin: the logic lives in
+:mod:`specenh.stages`; torch is imported only when a command runs."""
+from __future__ import annotations
+
+import argparse
+
+
+def _decode(args: argparse.Namespace) -> int:
+    if len(args.feats_dir) != len(args.out_dir):
+        raise SystemExit(f"specenh decode: {len(args.feats_dir)} --feats-dir but {len(args.out_dir)} --out-dir")
+    if args.merge:
+        from specenh.stages.decode_merge import merge_and_score
+
+        for fdir, odir in zip(args.feats_dir, args.out_dir):
+            merge_and_score(fdir, odir, nj=args.nj, frontend=args.frontend, asr_model=args.asr_model,
+                            n_boot=args.n_boot, seed=args.seed)
+    else:
+        from specenh.stages.decode import decode_job
+
+        decode_job(args.feats_dir, args.frontend, args.asr_model, args.out_dir, nj=args.nj, job=args.job,
+                   batch_size=args.batch_size, clean_feats_dir=args.clean_feats_dir, device=args.device,
+                   num_threads=args.num_threads, overwrite=args.overwrite,
+                   frontend_opts=args.frontend_opts)
+    return 0
+
+
+def _register_decode(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decode", help="enhance with a front-end, decode with the frozen ASR, score (stage 5)")
+    p.add_argument("--feats-dir", required=True, nargs="+",
+                   help="stage-3 feature dir(s) of (degraded) sets; several share one ASR/front-end load")
+    p.add_argument("--out-dir", required=True, nargs="+", help="one output dir per --feats-dir")
+    p.add_argument("--frontend", required=True, help="registered name (identity, oracle, ...) or checkpoint path")
+    p.add_argument("--asr-model", required=True, help="pretrained NeMo name or .nemo path")
+    p.add_argument("--frontend-opts", nargs="*", default=None,
+                   help="key=value options: constructor arguments of a named front-end, inference options "
+                        "of a checkpoint (e.g. psi=0.7)")
+    p.add_argument("--clean-feats-dir", default=None, nargs="+",
+                   help="clean features of the same utterances (oracle): one dir, or one per --feats-dir")
+    p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--job", type=int, default=1)
+    p.add_argument("--merge", action="store_true")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-threads", type=int, default=1)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_decode)
+
+
+def _enhance(args: argparse.Namespace) -> int:
+    from specenh.stages.enhance import write_enhanced_feats  # torch: only when the command runs
+
+    write_enhanced_feats(args.feats_dir, args.frontend, args.out_dir, batch_size=args.batch_size,
+                      clean_feats_dir=args.clean_feats_dir, device=args.device, frontend_opts=args.frontend_opts)
+    return 0
+
+
+def _register_enhance(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enhance", help="write a front-end's enhanced features as a new feature dir")
+    p.add_argument("--feats-dir", required=True)
+    p.add_argument("--frontend", required=True, help="registered name or checkpoint path")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--frontend-opts", nargs="*", default=None, help="key=value (e.g. psi=0.7)")
+    p.add_argument("--clean-feats-dir", default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_enhance)
+
+
+def _resynth(args: argparse.Namespace) -> int:
+    from specenh.stages.resynth import resynthesize_set
+
+    if len(args.frontend) != len(args.out_dir):
+        raise SystemExit(f"specenh resynth: {len(args.frontend)} --frontend but {len(args.out_dir)} --out-dir")
+    resynthesize_set(args.feats_dir, args.frontend, args.out_dir, method=args.method, n_iter=args.n_iter,
+                     num_examples=args.num_examples, max_utts=args.max_utts or None, data_dir=args.data_dir,
+                     batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
+                     refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
+                     overwrite=args.overwrite)
+    return 0
+
+
+def _panel(args: argparse.Namespace) -> int:
+    from specenh.stages.resynth import condition_panel
+
+    condition_panel(args.feats_dir, args.frontends, args.out, labels=args.labels,
+                    clean_feats_dir=args.clean_feats_dir, utt=args.utt, device=args.device)
+    return 0
+
+
+def _register_resynth(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser("panel", help="spectrogram panel of one utterance: clean / degraded / each front-end")
+    q.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a degraded set")
+    q.add_argument("--clean-feats-dir", default=None, help="clean features of the same utterances")
+    q.add_argument("--frontends", nargs="+", required=True, help="names, checkpoints or inference-variant YAMLs")
+    q.add_argument("--labels", nargs="+", default=None, help="row labels (default: the specs)")
+    q.add_argument("--utt", default=None, help="utterance id (default: the first)")
+    q.add_argument("--out", required=True, help="PNG path")
+    q.add_argument("--device", default="cpu")
+    q.set_defaults(func=_panel)
+
+    p = sub.add_parser("resynth", help="resynthesise enhanced features to audio and compute signal metrics (stage 7)")
+    p.add_argument("--feats-dir", required=True, help="stage-3 feature dir of a (degraded) set")
+    p.add_argument("--frontend", required=True, nargs="+",
+                   help="registered name(s) (identity, specsub, ...) or checkpoint path(s)")
+    p.add_argument("--out-dir", required=True, nargs="+", help="one output dir per --frontend")
+    p.add_argument("--data-dir", default=None, help="degraded data dir (for utt2gain / clean.scp if not in feats dir)")
+    p.add_argument("--num-examples", type=int, default=3, help="utterances written as wavs")
+    p.add_argument("--method", default="fgla", choices=["gla", "fgla", "degli"], help="phase reconstruction")
+    p.add_argument("--n-iter", type=int, default=32)
+    p.add_argument("--inversion", default="pinv", choices=["pinv", "nnls"], help="mel -> linear magnitude")
+    p.add_argument("--degli-model", default=None, help="trained DeGLI denoiser (needed by --method degli)")
+    p.add_argument("--refiner-model", default=None, help="trained mel refiner (optional)")
+    p.add_argument("--max-utts", type=int, default=50, help="first N utterances (sorted ids); 0 = all")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-threads", type=int, default=1)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_resynth)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_decode(sub)
+    _register_enhance(sub)
+    _register_resynth(sub)

@@ -1,0 +1,108 @@
+"""Stage 5: enhancement with a front-end, zero-shot decoding with the frozen ASR, scoring.
+
+Per job (``--nj N --job J``) the job's chunk of utterances is read from the stage-3 feature dir
+(log-mel front-ends) or from its ``wav.scp`` (waveform front-ends, whose output goes through the
+ASR's feature extractor), enhanced in length-sorted batches, decoded, and written to
+``out_dir/hyp.J``. The merge writes ``hyp`` and scores it against ``text`` (``scoring/``: WER/CER
+with bootstrap CIs, sclite-like ``result.txt``, NeMo-style ``hyp.jsonl``) and ``decode_info.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from specenh.asr.frozen import FrozenASR
+from specenh.data.kaldi import write_kv
+from specenh.features.io import length_sorted_batches, read_utt2num_frames
+from specenh.frontends.base import FrontEnd, parse_options, resolve
+from specenh.stages.decode_merge import merge_and_score  # noqa: F401  (re-exported)
+from specenh.stages.enhancer import BatchEnhancer
+from specenh.utils.done import Marker, fingerprint
+from specenh.utils.io import split_for_job
+
+log = logging.getLogger(__name__)
+
+
+def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
+                       batch_size: int = 32, clean_feats_dir: str | Path | None = None,
+                       device: str = "cpu") -> tuple[dict[str, str], dict[str, float]]:
+    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}."""
+    enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
+    n2f = enh.n2f
+    hyps: dict[str, str] = {}
+    t_enh = t_dec = 0.0
+    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
+                      disable=None, leave=False):
+        t0 = time.perf_counter()
+        y, ylens = enh(batch)
+        t1 = time.perf_counter()
+        texts = asr.decode(y, ylens)
+        t_dec += time.perf_counter() - t1
+        t_enh += t1 - t0
+        for u, t in zip(batch, texts):
+            hyps[u] = t
+    audio_s = sum(n2f[u] for u in utts) * asr.feat_config.hop_length / asr.feat_config.sample_rate
+    return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
+
+
+def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
+               nj: int = 1, job: int = 1, batch_size: int = 32,
+               clean_feats_dir: str | Path | list | None = None, device: str = "cpu", num_threads: int = 1,
+               overwrite: bool = False, frontend_opts: list[str] | None = None) -> None:
+    """Job ``job`` of ``nj`` for one or several sets: ``feats_dir[i]`` is decoded into ``out_dir[i]``
+    (with ``clean_feats_dir[i]``, or one clean dir for all). The front-end and the ASR are loaded once
+    for all sets: on CPU that import and load costs more than decoding a small set."""
+    feats_dirs, out_dirs = _as_list(feats_dir), _as_list(out_dir)
+    if len(feats_dirs) != len(out_dirs):
+        raise ValueError(f"{len(feats_dirs)} feature dirs but {len(out_dirs)} output dirs")
+    cleans = _as_list(clean_feats_dir) if clean_feats_dir is not None else [None]
+    if len(cleans) == 1:
+        cleans = cleans * len(feats_dirs)
+    if len(cleans) != len(feats_dirs):
+        raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
+    todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
+            if overwrite or not Marker(Path(o) / ".done" / f"decode.{job}").is_current(
+                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f), f"{o} decode job {job}/{nj}")]
+    if not todo:
+        log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
+        return
+    torch.set_num_threads(num_threads)
+    fe = resolve(frontend, parse_options(frontend_opts))
+    asr = FrozenASR(asr_model, device=device)
+    for fdir, odir, cdir in todo:
+        utts = split_for_job(sorted(read_utt2num_frames(fdir / "utt2num_frames")), nj, job)
+        hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
+                                          device=device)
+        odir.mkdir(parents=True, exist_ok=True)
+        write_kv(odir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
+        (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
+        Marker(odir / ".done" / f"decode.{job}").mark(
+            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir))
+        log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
+                 len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
+                 timing["audio_s"] / max(timing["decode_s"], 1e-9))
+
+
+def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None, *,
+                       feats_dir: str | Path | None = None) -> str:
+    """What a decode depends on besides its code: the ASR and front-end specs and, for files, their size
+    and modification time, the options, and the set's features. A job whose done marker holds another
+    fingerprint (a retrained ASR or front-end, new features) is decoded again instead of being skipped."""
+    files = [p for p in (asr_model, frontend) if Path(str(p)).is_file()]
+    if feats_dir is not None:
+        files.append(Path(feats_dir) / "feats.scp")
+    return fingerprint({"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])},
+                       inputs=files)
+
+
+def _is_done(marker: Path, stamp: str) -> bool:
+    return Marker(marker).is_current(stamp)
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -1,0 +1,77 @@
+"""The one batch enhancer: a front-end run over a batch of utterances of a set, in either domain.
+
+Every stage that runs a front-end goes through :func:`run_frontend` (inputs already in memory) or
+:class:`BatchEnhancer` (inputs read from a stage-3 feature dir): the front-end receives the extra
+inputs it declares (:meth:`~specenh.frontends.base.FrontEnd.extra_inputs`: clean features for
+``oracle``, hole masks for oracle-mask ``inpaint``), so no caller branches on a front-end's name or
+imports its helpers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from specenh.data.audio import load_audio
+from specenh.data.kaldi import read_kv
+from specenh.features.io import load_feat, pad_batch, read_feats_scp, read_utt2num_frames
+from specenh.features.logmel import LogMelExtractor
+from specenh.frontends.base import BatchInputs, FrontEnd
+
+
+def run_frontend(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: list[str], *,
+                 feats_dir: str | Path | None = None, num_frames: dict[str, int] | None = None,
+                 clean: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``fe.enhance`` on one batch with the extra inputs it declares.
+
+    x: log-mel ``[B, D, T]`` (log-mel front-ends) or waveforms ``[B, N]`` (wave front-ends), on ``device``;
+    lengths ``[B]`` (frames or samples). Returns the enhanced batch in the front-end's domain.
+    """
+    batch = BatchInputs(utts=list(utts), feats_dir=Path(feats_dir) if feats_dir is not None else None,
+                        num_frames=dict(num_frames or {}), frames=int(x.shape[-1]), device=device, clean=clean)
+    return fe.enhance(x, lengths, **fe.extra_inputs(batch))
+
+
+class BatchEnhancer:
+    """Enhanced log-mel features for batches of utterances of one feature dir, whatever the front-end's
+    domain: log-mel front-ends read ``feats.scp``; waveform front-ends read ``wav.scp`` and their output
+    goes through the ASR's feature extractor. ``clean_feats_dir`` serves front-ends that declare the clean
+    features. ``__call__(utts) -> (feats [B, D, T], lengths [B])``; :meth:`waves` gives a wave front-end's
+    enhanced audio as well."""
+
+    def __init__(self, feats_dir: str | Path, frontend: FrontEnd, feat_config, *,
+                 clean_feats_dir: str | Path | None = None, device: str = "cpu"):
+        self.feats_dir = Path(feats_dir)
+        self.fe = frontend.to(device).eval()
+        self.device = device
+        self.n2f = read_utt2num_frames(self.feats_dir / "utt2num_frames")
+        self.feats = read_feats_scp(self.feats_dir / "feats.scp") if frontend.domain == "logmel" else None
+        self.wav_scp = read_kv(self.feats_dir / "wav.scp") if frontend.domain == "wave" else None
+        if frontend.needs_clean and clean_feats_dir is None:
+            raise ValueError(f"front-end {frontend.name!r} needs the clean features (--clean-feats-dir)")
+        self.clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if clean_feats_dir is not None else None
+        self.extractor = LogMelExtractor(feat_config).to(device) if frontend.domain == "wave" else None
+        self.sr = feat_config.sample_rate
+
+    def _clean(self, utts: list[str]):
+        if self.clean is None:
+            return None
+        return lambda: pad_batch([load_feat(self.clean, u) for u in utts])
+
+    def __call__(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fe.domain == "logmel":
+            x, lens = pad_batch([load_feat(self.feats, u) for u in utts])
+            return run_frontend(self.fe, x.to(self.device), lens.to(self.device), utts, feats_dir=self.feats_dir,
+                                num_frames=self.n2f, clean=self._clean(utts), device=self.device)
+        ew, ewl = self.waves(utts)
+        with torch.inference_mode():
+            return self.extractor(ew, ewl)
+
+    def waves(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A wave front-end's enhanced audio ``[B, N]`` and lengths ``[B]`` (samples)."""
+        waves = [torch.from_numpy(load_audio(self.wav_scp[u], self.sr, utt=u)[0]) for u in utts]
+        w, wl = pad_batch([v[:, None] for v in waves])
+        return run_frontend(self.fe, w[:, 0, :].to(self.device), wl.to(self.device), utts, feats_dir=self.feats_dir,
+                            num_frames=self.n2f, clean=self._clean(utts), device=self.device)

@@ -1,0 +1,105 @@
+"""One "done" convention for every step, shell or Python: a marker file holding the step's fingerprint.
+
+A step (a shell step of a recipe, a job of ``degrade`` / ``extract-feats`` / ``decode`` / ``resynth``)
+is skipped only when its marker exists **and** holds the fingerprint of its current config and inputs.
+A marker with another fingerprint means the step ran with other settings: it is redone, with a log line
+saying so (never silently reused). A fingerprint is the SHA-256 of a canonical JSON of
+
+- the step's config (any JSON-able mapping: a feature config, a condition, the command line, ...), and
+- its input files: path, size and modification time (``inputs``), or their bytes (``contents``, for small
+  config files whose edits must count even when the file keeps its size and time).
+
+The marker is written last (atomically), so a killed step is never marked done.
+
+Command line (for the shell driver, no torch): ``python -m specenh.utils.done fingerprint -- CMD ARGS...``
+prints the fingerprint of a command line, reading the YAML/JSON files named in it by content.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+log = logging.getLogger(__name__)
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".conf")
+
+
+def _file_id(p: Path, by_content: bool) -> Any:
+    if not p.exists():
+        return [str(p), None]
+    if by_content and p.is_file():
+        return [str(p), hashlib.sha256(p.read_bytes()).hexdigest()]
+    st = p.stat()
+    return [str(p), st.st_size, st.st_mtime_ns]
+
+
+def fingerprint(config: Any = None, *, inputs: Iterable[str | Path] = (), contents: Iterable[str | Path] = ()) -> str:
+    """SHA-256 (hex) of ``config`` and the identities of ``inputs`` (size, mtime) and ``contents`` (bytes)."""
+    doc = {"config": config, "inputs": [_file_id(Path(p), False) for p in inputs],
+           "contents": [_file_id(Path(p), True) for p in contents]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def command_fingerprint(argv: list[str]) -> str:
+    """The fingerprint of a command line: its words, and the bytes of every config file it names."""
+    files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
+    return fingerprint({"argv": list(argv)}, contents=files)
+
+
+class Marker:
+    """``path``: the marker file (e.g. ``<out_dir>/.done/extract.3``)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def read(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+
+    def is_current(self, fp: str, what: str = "") -> bool:
+        """True when the step is done with fingerprint ``fp``; a marker of other settings is logged and
+        removed (the step is redone)."""
+        old = self.read()
+        if old is None:
+            return False
+        if old.split()[0:1] == [fp]:
+            return True
+        log.warning("%s: done before with other settings or inputs (fingerprint %s, now %s); redoing",
+                    what or self.path, (old.split() or ["-"])[0][:12], fp[:12])
+        self.clear()
+        return False
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def mark(self, fp: str, info: Mapping[str, Any] | None = None) -> None:
+        """Write the marker (atomically): the fingerprint, then optional JSON info on the same line."""
+        from specenh.utils.io import atomic_path
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = fp + (" " + json.dumps(dict(info), sort_keys=True, default=str) if info else "") + "\n"
+        with atomic_path(self.path) as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2 or args[0] != "fingerprint" or args[1] != "--":
+        print("usage: python -m specenh.utils.done fingerprint -- CMD ARGS...", file=sys.stderr)
+        return 2
+    print(command_fingerprint(args[2:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

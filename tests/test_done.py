@@ -1,0 +1,101 @@
+"""One "done" convention (specenh.utils.done, utils/step.sh): a step is skipped only when its marker holds
+the fingerprint of its current config and inputs; a changed config redoes it, an unchanged rerun is a no-op."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from specenh.data.kaldi import DataDir, save_data_dir
+from specenh.features.extract import extract_job, merge_jobs
+from specenh.features.io import read_feats_scp
+from specenh.features.logmel import FeatureConfig
+from specenh.utils.config import load_yaml
+from specenh.utils.done import Marker, command_fingerprint, fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_fingerprint_and_marker(tmp_path, caplog):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("a: 1\n")
+    fp = fingerprint({"x": 1}, contents=[cfg])
+    assert fp == fingerprint({"x": 1}, contents=[cfg]) and fp != fingerprint({"x": 2}, contents=[cfg])
+    m = Marker(tmp_path / ".done" / "job.1")
+    assert not m.is_current(fp)
+    m.mark(fp, {"utts": 3})
+    assert m.is_current(fp)
+    cfg.write_text("a: 2\n")  # same size, other bytes: another fingerprint
+    fp2 = fingerprint({"x": 1}, contents=[cfg])
+    with caplog.at_level(logging.WARNING):
+        assert not m.is_current(fp2, "job 1")
+    assert "job 1: done before with other settings" in caplog.text and not m.exists()
+    assert command_fingerprint(["specenh", "x", "--config", str(cfg)]) != command_fingerprint(["specenh", "x"])
+
+
+def _data(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    wav, spk, text = {}, {}, {}
+    for i in range(4):
+        u = f"s{i % 2}-u{i}"
+        p = root / "wav" / f"{u}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, (0.1 * rng.standard_normal(8000 + 1000 * i)).astype(np.float32), 16000)
+        wav[u], spk[u], text[u] = str(p), f"s{i % 2}", "hello"
+    save_data_dir(DataDir(wav_scp=wav, utt2spk=spk, text=text), root / "data")
+    return root / "data"
+
+
+def test_extract_feats_redone_when_the_config_changes(tmp_path, caplog):
+    """The issue's case: extract-feats with features: 64 over an 80-band output dir is redone, and the
+    merged dir's feats_config.yaml and arks agree; an unchanged rerun is skipped."""
+    data, out = _data(tmp_path), tmp_path / "feats"
+    for cfg in (FeatureConfig(), FeatureConfig(), FeatureConfig(features=64)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            for j in (1, 2):
+                extract_job(data, out, cfg, nj=2, job=j)
+            merge_jobs(data, out, cfg, nj=2)
+        feats = read_feats_scp(out / "feats.scp")
+        assert {m.shape[1] for m in (feats[u] for u in feats)} == {cfg.features}
+        assert load_yaml(out / "feats_config.yaml")["features"] == cfg.features
+    assert "done before with other settings" in caplog.text
+
+
+def test_merge_refuses_jobs_of_another_config(tmp_path):
+    import pytest
+
+    data, out = _data(tmp_path), tmp_path / "feats"
+    extract_job(data, out, FeatureConfig(), nj=1, job=1)
+    with pytest.raises(RuntimeError, match="another feature config"):
+        merge_jobs(data, out, FeatureConfig(features=64), nj=1)
+
+
+def _step(tmp_path: Path, *cmd: str, overwrite: str = "false") -> subprocess.CompletedProcess:
+    script = f'set -euo pipefail; done_dir={tmp_path}/done; overwrite={overwrite}; . {REPO}/utils/step.sh; step s1 "$@"'
+    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    return subprocess.run(["bash", "-c", script, "bash", *cmd], capture_output=True, text=True, env=env, cwd=tmp_path)
+
+
+def test_shell_step_redoes_a_changed_command_or_config(tmp_path):
+    conf = tmp_path / "x.yaml"
+    conf.write_text("a: 1\n")
+    cmd = ["bash", "-c", f"echo ran >> {tmp_path}/count", "_", "--config", str(conf)]
+    r = _step(tmp_path, *cmd)
+    assert r.returncode == 0 and "run  s1" in r.stderr
+    r = _step(tmp_path, *cmd)
+    assert "skip s1" in r.stderr  # unchanged: a no-op
+    conf.write_text("a: 2\n")  # the config the command names changed
+    r = _step(tmp_path, *cmd)
+    assert "redo s1: done before with another command or config" in r.stderr and "run  s1" in r.stderr
+    r = _step(tmp_path, *cmd[:-1], str(tmp_path / "other.yaml"))  # another command line
+    assert "redo s1" in r.stderr
+    r = _step(tmp_path, *cmd[:-1], str(tmp_path / "other.yaml"), overwrite="true")
+    assert "run  s1" in r.stderr and "skip" not in r.stderr
+    assert (tmp_path / "count").read_text().count("ran") == 4
+    failing = _step(tmp_path, "false")
+    assert failing.returncode != 0 and not (tmp_path / "done" / "s1.done").exists()  # never marked done

@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# step NAME CMD...: one step of a recipe with a done marker (sourced by egs/TEMPLATE/specenh.sh).
+#
+# Runs CMD unless ${done_dir}/NAME.done holds the fingerprint of this very command: its words and the bytes
+# of the config files it names (python -m specenh.utils.done fingerprint; the same convention as the Python
+# jobs' markers). A marker of another command or config is redone, with a log line; --overwrite true
+# (overwrite=true) redoes every step. The marker is written only after CMD succeeded.
+# Needs: done_dir, overwrite; uses log() when the caller defines it.
+step() {
+  local name=$1; shift
+  local marker=${done_dir}/${name}.done fp
+  fp=$(python -m specenh.utils.done fingerprint -- "$@")
+  if [ -f "${marker}" ] && [ "${overwrite:-false}" != true ]; then
+    if [ "$(cut -d' ' -f1 "${marker}")" = "${fp}" ]; then
+      _step_log "  skip ${name} (done; --overwrite true to redo)"; return 0
+    fi
+    _step_log "  redo ${name}: done before with another command or config"
+  fi
+  rm -f "${marker}"
+  _step_log "  run  ${name}"
+  "$@"
+  mkdir -p "$(dirname "${marker}")"; echo "${fp} $(date '+%FT%T')" > "${marker}"
+}
+
+_step_log() { if declare -F log > /dev/null; then log "$@"; else echo "$*" >&2; fi; }
