@@ -82,11 +82,8 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
-# "all": the full comparison; "ablations": the reference enhancer's ablations (configs in conf/frontend)
-frontends=$(for f in ${frontends}; do case ${f} in
-  all) echo identity oracle stylegan mask inpaint bwe resample specsub wiener ;;
-  ablations) echo stylegan stylegan_psi0.5 stylegan_psi1.0 stylegan_consin stylegan_nocx stylegan_melcx stylegan_unpaired stylegan_multi ;;
-  *) echo "${f}" ;; esac; done | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+# named sets (all, ablations, ...) are the recipe's own: ${frontend_conf_dir}/sets.yaml
+frontends=$(python -m specenh.frontends.spec expand --conf-dir "${frontend_conf_dir}" ${frontends})
 # DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
 # (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
 ddp_launch=""
@@ -127,14 +124,10 @@ begin_stage() {
   chmod +x "${expdir}/run.stage$1.sh"
 }
 
-# frontend_spec NAME: what stage 5/7 pass as --frontend: the trained model, an inference variant's
-# YAML (checkpoint + inference options), or the registered name
+# frontend_spec NAME: what stage 5/7 pass as --frontend (the trained model, a variant's or auto's YAML, or the
+# registered name): specenh.frontends.spec answers, for this driver and Python alike
 frontend_spec() {
-  local f=$1
-  if [ -f "${expdir}/frontend_${f}/model.pt" ]; then echo "${expdir}/frontend_${f}/model.pt"
-  elif [ -f "${frontend_conf_dir}/${f}.yaml" ] && grep -q '^checkpoint:' "${frontend_conf_dir}/${f}.yaml"; then
-    echo "${frontend_conf_dir}/${f}.yaml"
-  else echo "${f}"; fi
+  python -m specenh.frontends.spec decode-spec --conf-dir "${frontend_conf_dir}" --exp-dir "${expdir}" "$1"
 }
 
 write_report() {
@@ -213,9 +206,8 @@ if stage_on 4; then
   asr_path=${asr_model}; [ "${asr_model}" = train ] && asr_path=${expdir}/asr/model.nemo
   to_train=()
   for f in ${frontends}; do
-    fconf_f=${frontend_conf_dir}/${f}.yaml
-    [ -f "${fconf_f}" ] || { log "  ${f}: no ${fconf_f}; nothing to train"; continue; }
-    if grep -q '^checkpoint:' "${fconf_f}"; then log "  ${f}: inference variant (${fconf_f}); nothing to train"; continue; fi
+    k=$(python -m specenh.frontends.spec kind --conf-dir "${frontend_conf_dir}" "${f}")
+    [ "${k}" = train ] || { log "  ${f}: ${k}; nothing to train"; continue; }
     to_train+=("${f}")
   done
   # on CPU, nj trainings side by side with nj / (trainings side by side) torch threads each (the thread count

@@ -158,6 +158,28 @@ class FrozenASR(nn.Module):
             hyps = hyps[0]
         return [_hyp_text(h) for h in hyps]
 
+    @torch.inference_mode()
+    def decode_with_confidence(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """Greedy CTC decoding and the model's confidence per utterance: the mean over the encoder frames
+        of the top CTC posterior (``[B]``, in (0, 1]; no transcript involved). CTC and hybrid models (their
+        CTC head); an RNNT-only model has no frame posteriors to read and is refused."""
+        enc, enc_len = self.encode(feats, lengths)
+        m = self.model
+        if self.kind == "ctc":
+            log_probs, decoding = m.decoder(encoder_output=enc), m.decoding
+        elif self.kind == "hybrid":
+            log_probs, decoding = m.ctc_decoder(encoder_output=enc), m.ctc_decoding
+        else:
+            raise ValueError(f"{self.spec}: confidence selection needs a CTC (or hybrid RNNT/CTC) model, "
+                             f"this one is {self.kind}")
+        hyps = decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=enc_len, return_hypotheses=False)
+        if isinstance(hyps, tuple):
+            hyps = hyps[0]
+        top = log_probs.float().max(dim=-1).values.exp()  # [B, T']
+        valid = (torch.arange(top.shape[1], device=top.device)[None, :] < enc_len[:, None]).to(top.dtype)
+        conf = (top * valid).sum(1) / valid.sum(1).clamp_min(1)
+        return [_hyp_text(h) for h in hyps], conf.cpu()
+
     def decode_batched(self, mats: Sequence, batch_size: int = 32) -> list[str]:
         """Decode a list of [T_i, D] feature matrices, batching by length; returns texts in input order."""
         from specenh.features.io import length_sorted_batches, pad_batch

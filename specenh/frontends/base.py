@@ -75,16 +75,67 @@ class FrontEnd(nn.Module):
     def __init__(self, **config: Any):
         super().__init__()
         self.config: dict[str, Any] = dict(config)
+        self.obs_alpha: list[float] | None = None  # observation adding (inference only; see set_observation_adding)
+        self.obs_domain = "logmel"
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def members(self) -> list[tuple[str, "FrontEnd"]]:
+        """The front-ends a stage runs for this one, with labels: itself, or (``auto``) its members."""
+        return [("", self)]
+
+    @torch.inference_mode()
+    def candidates(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """The outputs a stage may choose from, as ``[(label, y, lengths)]``: one, or one per observation-adding
+        weight of a grid (the stage keeps, per utterance, the one the frozen ASR is most confident about).
+        Eval mode, no grad; padding beyond the lengths is zeroed."""
+        self.eval()
+        y, out_len = self(x, lengths, **kw)
+        if self.obs_alpha is None:
+            return [("", mask_padding(y, out_len), out_len)]
+        if y.shape != x.shape:
+            raise ValueError(f"front-end {self.name!r}: observation adding needs the output shaped like the input "
+                             f"({tuple(y.shape)} vs {tuple(x.shape)})")
+        return [(f"alpha={a:g}", mask_padding(observation_add(x, y, a, self.obs_domain), out_len), out_len)
+                for a in self.obs_alpha]
+
     @torch.inference_mode()
     def enhance(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Inference entry point (eval mode, no grad); padding beyond ``lengths`` is zeroed."""
-        self.eval()
-        y, out_len = self(x, lengths, **kw)
-        return mask_padding(y, out_len), out_len
+        cands = self.candidates(x, lengths, **kw)
+        if len(cands) > 1:
+            raise ValueError(f"front-end {self.name!r} has {len(cands)} candidate outputs (alpha={self.obs_alpha}); "
+                             f"choosing among them needs the frozen ASR (stage 5, specenh decode)")
+        return cands[0][1], cands[0][2]
+
+    def set_observation_adding(self, alpha: Any = None, alpha_domain: str = "logmel") -> None:
+        """Observation adding: output = input + alpha (enhanced - input), in the log-mel domain or in the
+        mel power domain (``log((1 - alpha) e^x + alpha e^y)``). ``alpha``: a weight in [0, 1], or a list
+        (or ``"0,0.3,0.6,1"``) of weights chosen per utterance by the frozen ASR's confidence in stage 5."""
+        if alpha is None:
+            self.obs_alpha = None
+            return
+        if self.domain != "logmel":
+            raise ValueError(f"front-end {self.name!r} works on waveforms: observation adding is for log-mel front-ends")
+        if isinstance(alpha, str):
+            alpha = [float(a) for a in alpha.replace(",", " ").split()]
+        vals = [float(a) for a in (alpha if isinstance(alpha, (list, tuple)) else [alpha])]
+        if not vals or any(not 0.0 <= a <= 1.0 for a in vals):
+            raise ValueError(f"alpha must be in [0, 1] (or a list of such), got {alpha!r}")
+        if alpha_domain not in ("logmel", "power"):
+            raise ValueError(f"alpha_domain must be logmel or power, got {alpha_domain!r}")
+        self.obs_alpha, self.obs_domain = vals, str(alpha_domain)
+
+    def configure_inference(self, **options: Any) -> "FrontEnd":
+        """Apply inference options: observation adding (``alpha``, ``alpha_domain``) for any log-mel
+        front-end, the rest through :meth:`set_inference_options`."""
+        obs = {k: options.pop(k) for k in ("alpha", "alpha_domain") if k in options}
+        if obs:
+            self.set_observation_adding(**obs)
+        if options:
+            self.set_inference_options(**options)
+        return self
 
     def set_inference_options(self, **options: Any) -> None:
         """Change inference-time options of a loaded front-end (e.g. truncation ``psi``). The default
@@ -106,6 +157,20 @@ class FrontEnd(nn.Module):
 
         with atomic_path(path) as tmp:
             torch.save(self.serialize(), tmp)
+
+
+def observation_add(x: torch.Tensor, y: torch.Tensor, alpha: float, domain: str = "logmel") -> torch.Tensor:
+    """``x + alpha (y - x)`` for log-mels x (input) and y (enhanced), [B, D, T]; in the power domain
+    ``log((1 - alpha) e^x + alpha e^y)``. alpha 0 gives the input, 1 the enhanced output."""
+    if alpha <= 0.0:
+        return x
+    if alpha >= 1.0:
+        return y
+    if domain == "logmel":
+        return x + alpha * (y - x)
+    import math
+
+    return torch.logaddexp(x + math.log(1.0 - alpha), y + math.log(alpha))
 
 
 def mask_padding(y: torch.Tensor, lengths: torch.Tensor, value: float = 0.0) -> torch.Tensor:
@@ -194,6 +259,9 @@ def resolve(spec: str | Path, options: dict[str, Any] | None = None) -> FrontEnd
         if not p.is_file():
             raise FileNotFoundError(f"front-end variant config not found: {p}")
         var = yaml.safe_load(p.read_text()) or {}
+        if "members" in var:  # a front-end chosen per utterance among members (specenh.frontends.auto)
+            fe = build({"name": "auto", "members": list(var["members"])})
+            return fe.configure_inference(**{**dict(var.get("inference") or {}), **options})
         if "checkpoint" not in var:
             raise ValueError(f"{p}: an inference-variant config needs a 'checkpoint:' key (a trained model); "
                              f"training configs are passed to 'specenh train-frontend', not to stage 5")
@@ -201,9 +269,10 @@ def resolve(spec: str | Path, options: dict[str, Any] | None = None) -> FrontEnd
     if p.suffix in (".pt", ".ckpt", ".pth") or p.is_file():
         fe = load(p)
         if options:
-            fe.set_inference_options(**options)
+            fe.configure_inference(**options)
         return fe
-    return build({"name": str(spec), **options})
+    obs = {k: options.pop(k) for k in ("alpha", "alpha_domain") if k in options}
+    return build({"name": str(spec), **options}).configure_inference(**obs)
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -225,6 +294,7 @@ _BUILTIN_MODULES.append("specenh.frontends.mask")
 _BUILTIN_MODULES.append("specenh.frontends.inpaint")
 _BUILTIN_MODULES.append("specenh.frontends.bwe")
 _BUILTIN_MODULES.append("specenh.frontends.classical")
+_BUILTIN_MODULES.append("specenh.frontends.auto")
 
 
 def _import_all() -> None:

@@ -29,9 +29,15 @@ log = logging.getLogger(__name__)
 
 
 def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
-                       batch_size: int = 32, clean_feats_dir: str | Path | None = None,
-                       device: str = "cpu") -> tuple[dict[str, str], dict[str, float]]:
-    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}."""
+                batch_size: int = 32, clean_feats_dir: str | Path | None = None,
+                device: str = "cpu", choices: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, float]]:
+    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}.
+
+    A front-end with several candidate outputs per utterance (``auto``'s members, an observation-adding
+    grid) is decoded once per candidate, and each utterance keeps the hypothesis of the candidate the
+    frozen ASR is most confident about (:meth:`FrozenASR.decode_with_confidence`); ``choices`` (if given)
+    receives the chosen candidate's label per utterance.
+    """
     enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
     n2f = enh.n2f
     hyps: dict[str, str] = {}
@@ -39,9 +45,17 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
                       disable=None, leave=False):
         t0 = time.perf_counter()
-        y, ylens = enh(batch)
+        cands = enh.candidates(batch)
         t1 = time.perf_counter()
-        texts = asr.decode(y, ylens)
+        if len(cands) == 1:
+            texts = asr.decode(cands[0][1], cands[0][2])
+        else:
+            outs = [asr.decode_with_confidence(y, yl) for _, y, yl in cands]
+            conf = torch.stack([c for _, c in outs])  # [K, B]
+            best = conf.argmax(0).tolist()  # ties: the first candidate (members in the configured order)
+            texts = [outs[k][0][i] for i, k in enumerate(best)]
+            if choices is not None:
+                choices.update({u: cands[k][0] for u, k in zip(batch, best)})
         t_dec += time.perf_counter() - t1
         t_enh += t1 - t0
         for u, t in zip(batch, texts):
@@ -76,10 +90,13 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
     asr = FrozenASR(asr_model, device=device)
     for fdir, odir, cdir in todo:
         utts = split_for_job(sorted(read_utt2num_frames(fdir / "utt2num_frames")), nj, job)
+        choices: dict[str, str] = {}
         hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
-                                          device=device)
+                                   device=device, choices=choices)
         odir.mkdir(parents=True, exist_ok=True)
         write_kv(odir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
+        if choices:  # which candidate each utterance got (auto's member, the alpha of a grid)
+            write_kv(odir / f"choice.{job}", {u: choices[u] for u in utts})
         (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
         Marker(odir / ".done" / f"decode.{job}").mark(
             decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir))

@@ -30,12 +30,30 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             timing[k] += t[k]
     refs = read_kv(feats_dir / "text", allow_empty_value=True)
     write_kv(out_dir / "hyp", hyps)
+    choices: dict[str, str] = {}
+    for j in range(1, nj + 1):
+        if (out_dir / f"choice.{j}").is_file():
+            choices.update(read_kv(out_dir / f"choice.{j}"))
+    if choices:
+        write_kv(out_dir / "choice", choices)
     result = score(refs, hyps, n_boot=n_boot, seed=seed)
     write_results(out_dir / "scoring", refs, hyps, result)
     info = {"set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": frontend, "asr_model": asr_model, "num_utts": len(hyps),
             **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
             "decode_xrt": timing["audio_s"] / max(timing["decode_s"], 1e-9),
             "wer": result.wer, "cer": result.cer}
+    spec = Path(str(frontend))
+    if spec.suffix in (".yaml", ".yml") and spec.is_file():  # auto: its members (the report's oracle selection)
+        import yaml
+
+        members = (yaml.safe_load(spec.read_text()) or {}).get("members")
+        if members:
+            from specenh.frontends.spec import member_label
+
+            info["members"] = [member_label(str(m)) for m in members]
+    if choices:  # the share of utterances given to each candidate (auto's members, alpha values)
+        labels = sorted(set(choices.values()))
+        info["choices"] = {lab: sum(1 for v in choices.values() if v == lab) / len(choices) for lab in labels}
     cond = feats_dir / "condition.yaml"
     if cond.is_file():
         import yaml

@@ -34,12 +34,24 @@ def run_frontend(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: lis
     return fe.enhance(x, lengths, **fe.extra_inputs(batch))
 
 
+def run_candidates(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: list[str], *,
+                   feats_dir: str | Path | None = None, num_frames: dict[str, int] | None = None,
+                   clean: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None,
+                   device: str | torch.device = "cpu") -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Like :func:`run_frontend`, but every candidate output ``[(label, y, lengths)]`` (an observation-adding
+    grid gives several; the stage chooses among them with the frozen ASR)."""
+    batch = BatchInputs(utts=list(utts), feats_dir=Path(feats_dir) if feats_dir is not None else None,
+                        num_frames=dict(num_frames or {}), frames=int(x.shape[-1]), device=device, clean=clean)
+    return fe.candidates(x, lengths, **fe.extra_inputs(batch))
+
+
 class BatchEnhancer:
     """Enhanced log-mel features for batches of utterances of one feature dir, whatever the front-end's
     domain: log-mel front-ends read ``feats.scp``; waveform front-ends read ``wav.scp`` and their output
     goes through the ASR's feature extractor. ``clean_feats_dir`` serves front-ends that declare the clean
-    features. ``__call__(utts) -> (feats [B, D, T], lengths [B])``; :meth:`waves` gives a wave front-end's
-    enhanced audio as well."""
+    features. ``__call__(utts) -> (feats [B, D, T], lengths [B])``; :meth:`candidates` gives every candidate
+    (each member of ``auto``, each weight of an observation-adding grid) for a stage that chooses with the
+    ASR; :meth:`waves` gives a wave front-end's enhanced audio."""
 
     def __init__(self, feats_dir: str | Path, frontend: FrontEnd, feat_config, *,
                  clean_feats_dir: str | Path | None = None, device: str = "cpu"):
@@ -47,12 +59,15 @@ class BatchEnhancer:
         self.fe = frontend.to(device).eval()
         self.device = device
         self.n2f = read_utt2num_frames(self.feats_dir / "utt2num_frames")
-        self.feats = read_feats_scp(self.feats_dir / "feats.scp") if frontend.domain == "logmel" else None
-        self.wav_scp = read_kv(self.feats_dir / "wav.scp") if frontend.domain == "wave" else None
-        if frontend.needs_clean and clean_feats_dir is None:
-            raise ValueError(f"front-end {frontend.name!r} needs the clean features (--clean-feats-dir)")
+        members = [fe for _, fe in frontend.members()]
+        domains = {fe.domain for fe in members}
+        self.feats = read_feats_scp(self.feats_dir / "feats.scp") if "logmel" in domains else None
+        self.wav_scp = read_kv(self.feats_dir / "wav.scp") if "wave" in domains else None
+        need_clean = [fe.name for fe in members if fe.needs_clean]
+        if need_clean and clean_feats_dir is None:
+            raise ValueError(f"front-end {need_clean[0]!r} needs the clean features (--clean-feats-dir)")
         self.clean = read_feats_scp(Path(clean_feats_dir) / "feats.scp") if clean_feats_dir is not None else None
-        self.extractor = LogMelExtractor(feat_config).to(device) if frontend.domain == "wave" else None
+        self.extractor = LogMelExtractor(feat_config).to(device) if "wave" in domains else None
         self.sr = feat_config.sample_rate
 
     def _clean(self, utts: list[str]):
@@ -61,17 +76,37 @@ class BatchEnhancer:
         return lambda: pad_batch([load_feat(self.clean, u) for u in utts])
 
     def __call__(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fe.domain == "logmel":
-            x, lens = pad_batch([load_feat(self.feats, u) for u in utts])
-            return run_frontend(self.fe, x.to(self.device), lens.to(self.device), utts, feats_dir=self.feats_dir,
-                                num_frames=self.n2f, clean=self._clean(utts), device=self.device)
-        ew, ewl = self.waves(utts)
-        with torch.inference_mode():
-            return self.extractor(ew, ewl)
+        cands = self.candidates(utts)
+        if len(cands) > 1:
+            raise ValueError(f"front-end {self.fe.name!r} gives {len(cands)} candidates per utterance; choosing "
+                             f"needs the frozen ASR (stage 5, specenh decode)")
+        return cands[0][1], cands[0][2]
+
+    def candidates(self, utts: list[str]) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """``[(label, feats [B, D, T], lengths [B])]``: one per member and observation-adding weight."""
+        out = []
+        x = lens = None
+        for label, fe in self.fe.members():
+            fe = fe.to(self.device).eval()
+            if fe.domain == "logmel":
+                if x is None:
+                    x, lens = pad_batch([load_feat(self.feats, u) for u in utts])
+                    x, lens = x.to(self.device), lens.to(self.device)
+                cands = run_candidates(fe, x, lens, utts, feats_dir=self.feats_dir, num_frames=self.n2f,
+                                       clean=self._clean(utts), device=self.device)
+            else:
+                ew, ewl = self._waves(fe, utts)
+                with torch.inference_mode():
+                    cands = [("", *self.extractor(ew, ewl))]
+            out += [("/".join(p for p in (label, sub) if p), y, yl) for sub, y, yl in cands]
+        return out
 
     def waves(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """A wave front-end's enhanced audio ``[B, N]`` and lengths ``[B]`` (samples)."""
+        return self._waves(self.fe, utts)
+
+    def _waves(self, fe: FrontEnd, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         waves = [torch.from_numpy(load_audio(self.wav_scp[u], self.sr, utt=u)[0]) for u in utts]
         w, wl = pad_batch([v[:, None] for v in waves])
-        return run_frontend(self.fe, w[:, 0, :].to(self.device), wl.to(self.device), utts, feats_dir=self.feats_dir,
+        return run_frontend(fe, w[:, 0, :].to(self.device), wl.to(self.device), utts, feats_dir=self.feats_dir,
                             num_frames=self.n2f, clean=self._clean(utts), device=self.device)

@@ -75,8 +75,11 @@ def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: 
     config, or is found by the part of its name before the first ``_``.
     """
     _import_trainers()
+    from specenh.frontends.spec import trainer_of
+
     cfg = dict(cfg)
-    kind = cfg.pop("frontend", None) or (name if name in TRAINERS else name.split("_")[0])
+    kind = trainer_of(name, cfg, set(TRAINERS))
+    cfg.pop("frontend", None)
     if kind != name:
         log.info("front-end %r is a variant of %r", name, kind)
     name = kind

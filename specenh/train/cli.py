@@ -13,8 +13,10 @@ def _run(args: argparse.Namespace) -> int:
     from specenh.train import FrontendData, train_frontend
     from specenh.utils.config import load_config
 
+    from specenh.frontends.spec import trainer_of
+
     _import_all()
-    cls = REGISTRY.get(args.name) or REGISTRY.get(args.name.split("_")[0])
+    cls = REGISTRY.get(args.name) or REGISTRY.get(trainer_of(args.name))
     if cls is not None and not cls.trainable:
         log.info("front-end %r has nothing to train", args.name)
         return 0

@@ -1,0 +1,110 @@
+"""Observation adding (every log-mel front-end) and per-utterance choice by the frozen ASR's confidence
+(an alpha grid, the ``auto`` front-end) in stage 5."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from specenh.data.kaldi import read_kv
+from specenh.features.io import FeatWriter
+from specenh.frontends.base import build, observation_add, resolve
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = "the old farmer carried seven heavy baskets to market before noon".split()
+
+
+def test_observation_add_domains():
+    x, y = torch.full((1, 2, 3), -4.0), torch.full((1, 2, 3), 0.0)
+    assert torch.equal(observation_add(x, y, 0.0), x) and torch.equal(observation_add(x, y, 1.0), y)
+    assert torch.allclose(observation_add(x, y, 0.25), torch.full_like(x, -3.0))
+    p = observation_add(x, y, 0.5, "power")  # log(0.5 e^-4 + 0.5 e^0)
+    assert torch.allclose(p, torch.full_like(x, float(np.log(0.5 * np.exp(-4) + 0.5))))
+
+
+def test_alpha_is_an_inference_option_of_every_logmel_frontend():
+    fe = resolve("oracle", {"alpha": 0.5})
+    x, c = torch.zeros(1, 80, 5), torch.ones(1, 80, 5)
+    y, _ = fe.enhance(x, torch.tensor([5]), clean=c, clean_lengths=torch.tensor([5]))
+    assert torch.allclose(y, torch.full_like(x, 0.5))
+    grid = resolve("oracle", {"alpha": "0,0.5,1"})
+    cands = grid.candidates(x, torch.tensor([5]), clean=c, clean_lengths=torch.tensor([5]))
+    assert [lab for lab, _, _ in cands] == ["alpha=0", "alpha=0.5", "alpha=1"]
+    with pytest.raises(ValueError, match="needs the frozen ASR"):
+        grid.enhance(x, torch.tensor([5]), clean=c, clean_lengths=torch.tensor([5]))
+    with pytest.raises(ValueError, match="waveforms"):
+        resolve("specsub", {"alpha": 0.5})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        resolve("identity", {"alpha": 1.5})
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    """A tiny feature dir (+ clean) and a random tiny Conformer-CTC."""
+    from specenh.asr.train import build_model, train_tokenizer
+    from specenh.utils.config import load_yaml
+
+    root = tmp_path_factory.mktemp("auto")
+    rng = np.random.default_rng(0)
+    for name in ("clean", "noisy"):
+        d = root / name
+        d.mkdir()
+        with FeatWriter(d / "feats.ark", d / "feats.scp") as w:
+            for i in range(5):
+                t = 30 + 7 * i
+                m = np.random.default_rng(i).normal(-8, 2, (t, 80)).astype(np.float32)
+                w.write(f"u{i}", m if name == "clean" else m + rng.normal(0, 2, m.shape).astype(np.float32))
+        (d / "utt2num_frames").write_text("".join(f"u{i} {30 + 7 * i}\n" for i in range(5)))
+        (d / "text").write_text("".join(f"u{i} {' '.join(rng.choice(WORDS, 3))}\n" for i in range(5)))
+    tok = train_tokenizer([" ".join(rng.choice(WORDS, size=6)) for _ in range(100)], root / "tok", vocab_size=30)
+    cfg = load_yaml(REPO / "conf" / "asr" / "conformer_ctc_mini.yaml")["model"]
+    cfg["encoder"].update(n_layers=1, d_model=16, n_heads=2)
+    cfg["decoder"]["feat_in"] = 16
+    torch.manual_seed(0)
+    build_model(cfg, tok).save_to(str(root / "asr.nemo"))
+    return root
+
+
+def test_confidence_selection_in_stage5(tiny_set, tmp_path):
+    """A grid (alpha 0 = identity, 1 = oracle) and an auto YAML decode; each utterance keeps the candidate
+    with the highest confidence, which is what decoding every candidate alone and picking per utterance
+    by decode_with_confidence gives; the merge reports the shares."""
+    from specenh.asr.frozen import FrozenASR
+    from specenh.features.io import load_feat, pad_batch, read_feats_scp
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
+    auto_yaml = tmp_path / "auto.yaml"
+    auto_yaml.write_text("members: [identity, oracle]\n")
+    for spec, opts, labels in (("oracle", ["alpha=0,1"], {"alpha=0", "alpha=1"}),
+                               (str(auto_yaml), None, {"identity", "oracle"})):
+        out = tmp_path / Path(spec).stem
+        decode_job(noisy, spec, asr_path, out, frontend_opts=opts, clean_feats_dir=clean)
+        info = merge_and_score(noisy, out, nj=1, frontend=spec, asr_model=asr_path, n_boot=10)
+        choice = read_kv(out / "choice")
+        assert set(choice) == {f"u{i}" for i in range(5)} and set(choice.values()) <= labels
+        assert sum(info["choices"].values()) == pytest.approx(1.0)
+        # the same choice by hand
+        asr = FrozenASR(asr_path)
+        utts = sorted(choice)
+        xs = [read_feats_scp(d / "feats.scp") for d in (noisy, clean)]
+        hyps = read_kv(out / "hyp", allow_empty_value=True)
+        for u in utts:
+            outs = [asr.decode_with_confidence(*pad_batch([load_feat(f, u)])) for f in xs]
+            k = int(np.argmax([float(c[0]) for _, c in outs]))
+            assert hyps[u] == outs[k][0][0]
+            assert choice[u] == sorted(labels)[k]
+    assert json.loads((tmp_path / "auto" / "decode_info.json").read_text())["choices"]
+
+
+def test_auto_needs_the_asr_and_known_members(tmp_path):
+    fe = build({"name": "auto", "members": ["identity", "oracle"]})
+    assert [lab for lab, _ in fe.members()] == ["identity", "oracle"]
+    with pytest.raises(ValueError, match="stage 5"):
+        fe.enhance(torch.zeros(1, 80, 4), torch.tensor([4]))
+    with pytest.raises(ValueError, match="member 'exp/frontend_nope/model.pt'"):
+        build({"name": "auto", "members": ["identity", "exp/frontend_nope/model.pt"]})
