@@ -108,3 +108,25 @@ def test_auto_needs_the_asr_and_known_members(tmp_path):
         fe.enhance(torch.zeros(1, 80, 4), torch.tensor([4]))
     with pytest.raises(ValueError, match="member 'exp/frontend_nope/model.pt'"):
         build({"name": "auto", "members": ["identity", "exp/frontend_nope/model.pt"]})
+
+
+def test_report_shows_choice_shares_oracle_selection_and_insertions(tiny_set, tmp_path):
+    from specenh.report.results import write_report
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
+    auto_yaml = tmp_path / "auto.yaml"
+    auto_yaml.write_text("members: [identity, oracle]\n")
+    dec = tmp_path / "exp" / "decode"
+    infos = {}
+    for name, spec in (("identity", "identity"), ("oracle", "oracle"), ("auto", str(auto_yaml))):
+        out = dec / f"noisy_{name}"
+        decode_job(noisy, spec, asr_path, out, clean_feats_dir=clean)
+        infos[name] = merge_and_score(noisy, out, nj=1, frontend=spec, asr_model=asr_path, n_boot=10)
+    assert infos["auto"]["members"] == ["identity", "oracle"]
+    md = write_report(dec, tmp_path / "RESULTS.md", test_sets=["noisy"]).read_text()
+    assert "## Insertion rate" in md and "## Per-utterance choice of `auto`" in md
+    row = next(l for l in md.splitlines() if l.startswith("| noisy | ") and "%" in l and l.count("|") == 6)
+    wer, orc = (float(c) for c in row.split("|")[2:4])
+    assert orc <= min(100 * infos["identity"]["wer"], 100 * infos["oracle"]["wer"]) + 1e-6 and wer >= orc

@@ -205,6 +205,61 @@ def _signal_section(resynth_dir: Path) -> list[str]:
     return lines
 
 
+def _insertion_section(by: dict, sets: list[str], fes: list[str], test_sets: list[str]) -> list[str]:
+    """Insertions per reference word (%): a front-end that invents words shows it here, not only in WER."""
+    lines = ["## Insertion rate (% of reference words)", "",
+             "| set | condition | " + " | ".join(fes) + " |", "|---|---|" + "---|" * len(fes)]
+    for s in sets:
+        cells = []
+        for f in fes:
+            sc = by[(s, f)].scores if (s, f) in by else None
+            n = sc.get("num_ref_words") if sc else None
+            cells.append(f"{100 * sc['insertions'] / n:.1f}" if sc and n and "insertions" in sc else "–")
+        lines.append(f"| {s} | {_condition_of(s, test_sets)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _oracle_selection(by: dict, s: str, members: list[str]) -> float | None:
+    """WER when each utterance takes the member with the fewest errors (needs every member's decode)."""
+    if not members or any((s, m) not in by for m in members):
+        return None
+    per = [_per_utt(by[(s, m)], "wer") for m in members]
+    ids = per[0][0]
+    if any(list(p[0]) != list(ids) for p in per):
+        return None
+    errs = [min(int(p[1][i]) for p in per) for i in range(len(ids))]
+    ref = sum(int(x) for x in per[0][2])
+    return sum(errs) / max(ref, 1)
+
+
+def _selection_section(by: dict, sets: list[str], fes: list[str]) -> list[str]:
+    """Front-ends that choose per utterance (auto, alpha grids): WER, the oracle selection's WER (each
+    utterance's best member, by its errors: the bound of any selector) and the share of each candidate."""
+    choosers = [f for f in fes if any((s, f) in by and by[(s, f)].info.get("choices") for s in sets)]
+    lines: list[str] = []
+    for f in choosers:
+        members = next((by[(s, f)].info.get("members") for s in sets if (s, f) in by
+                        and by[(s, f)].info.get("members")), None) or []
+        labels = sorted({lab for s in sets if (s, f) in by for lab in (by[(s, f)].info.get("choices") or {})})
+        lines += [f"## Per-utterance choice of `{f}` by the frozen ASR's confidence", "",
+                  "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript). "
+                  "*Oracle selection*: each utterance takes the member with the fewest word errors (uses the "
+                  "transcripts: the bound of any selector among these members)." if members else
+                  "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript).",
+                  "", "| set | WER | oracle selection | " + " | ".join(f"share {lab}" for lab in labels) + " |",
+                  "|---|---|---|" + "---|" * len(labels)]
+        for s in sets:
+            if (s, f) not in by:
+                continue
+            e = by[(s, f)]
+            orc = _oracle_selection(by, s, members)
+            ch = e.info.get("choices") or {}
+            lines.append(f"| {s} | {100 * e.scores['wer']:.1f} | " + ("–" if orc is None else f"{100 * orc:.1f}")
+                         + " | " + " | ".join(f"{100 * ch.get(lab, 0.0):.0f}%" for lab in labels) + " |")
+        lines.append("")
+    return lines
+
+
 def _train_info(exp_dir: Path, frontend: str) -> dict:
     p = exp_dir / f"frontend_{frontend}" / "train_info.json"
     return json.loads(p.read_text()) if p.is_file() else {}
@@ -282,6 +337,8 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
                                                   for f in cols) + " |")
         lines.append(f"| **mean of degraded** | " + " | ".join(_mean_cell(by, degraded, f, "wer") for f in cols) + " |")
         lines.append("")
+    lines += _insertion_section(by, sets, main, test_sets)
+    lines += _selection_section(by, sets, fes)
     if tests:
         others = [f for f in fes if f != "identity" and any((s, f) in tests for s in sets)]
         lines += ["## Paired bootstrap against `identity` (WER)", "",
