@@ -99,3 +99,15 @@ def test_shell_step_redoes_a_changed_command_or_config(tmp_path):
     assert (tmp_path / "count").read_text().count("ran") == 4
     failing = _step(tmp_path, "false")
     assert failing.returncode != 0 and not (tmp_path / "done" / "s1.done").exists()  # never marked done
+
+
+def test_failed_step_shows_the_end_of_its_job_logs(tmp_path):
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    (log_dir / "x.1.log").write_text("# started\nall fine\n# Ended (code 0) at now\n")
+    (log_dir / "x.2.log").write_text("# started\nTraceback...\nValueError: utterance 'u7' is silent\n"
+                                     "# Ended (code 1) at now\n")
+    r = _step(tmp_path, "bash", "-c", "exit 1", "_", f"{log_dir}/x.JOB.log")
+    assert r.returncode != 0
+    assert "s1 failed; the end of" in r.stderr and "utterance 'u7' is silent" in r.stderr
+    assert "all fine" not in r.stderr  # the job that succeeded is not shown

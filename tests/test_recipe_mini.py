@@ -142,3 +142,15 @@ def test_mini_deterministic_under_cpu_load(tmp_path):
     import torch
 
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.e2e
+def test_mini_fails_fast_before_any_work(tmp_path):
+    """A misspelt condition or a stage-5 run with nothing trained stops before any work, naming the problem."""
+    d = make_recipe_copy(tmp_path)
+    r = run_recipe(d, "--test_conditions", "noise_5dbb")
+    assert r.returncode != 0 and "did you mean 'noise_5db'" in r.stderr and "nothing was run" in r.stderr
+    assert not (d / "data").exists()
+    r = run_recipe(d, "--stage", "5", "--stop-stage", "5", "--frontends", "identity stylegan")
+    assert r.returncode != 0 and "frontend_stylegan/model.pt does not exist" in r.stderr
+    assert "asr/model.nemo does not exist" in r.stderr and not (d / "exp" / "decode").exists()

@@ -18,7 +18,21 @@ step() {
   fi
   rm -f "${marker}"
   _step_log "  run  ${name}"
-  "$@"
+  local rc=0
+  "$@" || rc=$?
+  if [ "${rc}" -ne 0 ]; then  # show the end of every failed job's log (Kaldi-style log args: x.JOB.log)
+    local a l
+    for a in "$@"; do
+      case "${a}" in *.log)
+        for l in ${a//JOB/*}; do
+          if [ -f "${l}" ] && ! grep -q "^# Ended (code 0)" "${l}"; then
+            _step_log "  ${name} failed; the end of ${l}:"; tail -n 15 "${l}" | sed 's/^/    | /' >&2
+          fi
+        done ;;
+      esac
+    done
+    return "${rc}"
+  fi
   mkdir -p "$(dirname "${marker}")"; echo "${fp} $(date '+%FT%T')" > "${marker}"
 }
 

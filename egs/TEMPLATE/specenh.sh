@@ -42,7 +42,7 @@ asr_args=""             # key=value overrides of the ASR config (e.g. "train.max
 feature_config=""       # overrides the feature settings (default: the ASR's preprocessor)
 frontends="identity oracle"                   # front-ends to train (stage 4) and decode (stage 5)
 frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
-frontend_args=""        # key=value overrides applied to every front-end config
+frontend_args=""        # key=value overrides of every front-end config; name:key=value for one front-end
 decode_batch_size=32
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
@@ -64,7 +64,7 @@ Options (each also as --opt_name or --opt-name; values in force in brackets):
   --test_conditions "..." [${test_conditions}]
         (each a ${degrade_conf_dir}/<name>.yaml)
   --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
-  --frontends "..." (all, ablations: named sets) [${frontends}]  --frontend_args "k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
+  --frontends "..." (named sets: ${frontend_conf_dir}/sets.yaml) [${frontends}]  --frontend_args "k=v name:k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
   --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
 HELP
 }
@@ -84,6 +84,12 @@ esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
 # named sets (all, ablations, ...) are the recipe's own: ${frontend_conf_dir}/sets.yaml
 frontends=$(python -m specenh.frontends.spec expand --conf-dir "${frontend_conf_dir}" ${frontends})
+# fail fast: every condition, config, front-end and model the chosen stages need, checked before any work
+python -m specenh.stages.preflight --stage "${stage}" --stop-stage "${stop_stage}" \
+  --degrade-conf-dir "${degrade_conf_dir}" --train-conditions "${train_conditions}" \
+  --test-conditions "${test_conditions}" --frontend-conf-dir "${frontend_conf_dir}" --frontends "${frontends}" \
+  --exp-dir "${expdir}" --asr-model "${asr_model}" --asr-config "${asr_config}" --frontend-args "${frontend_args}" \
+  || { log "nothing was run: fix the problems above"; exit 1; }
 # DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
 # (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
 ddp_launch=""
@@ -219,11 +225,15 @@ if stage_on 4; then
   fi
   for f in "${to_train[@]}"; do
     fconf_f=${frontend_conf_dir}/${f}.yaml
+    # --frontend_args: "key=value" for every front-end, "<name>:key=value" for that one only
+    f_args=(); for a in ${frontend_args}; do
+      h=${a%%=*}; if [[ ${h} == *:* ]]; then [ "${h%%:*}" = "${f}" ] && f_args+=("${a#*:}"); else f_args+=("${a}"); fi
+    done
     ${train_step} "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
         --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
-        --seed "${seed}" ${threads_args} ${ow_flag} ${gpu_args} ${frontend_args}
+        --seed "${seed}" ${threads_args} ${ow_flag} ${gpu_args} ${f_args[@]+"${f_args[@]}"}
   done
   bg_wait
 fi

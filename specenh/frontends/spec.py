@@ -24,6 +24,10 @@ from pathlib import Path
 import yaml
 
 SETS_FILE = "sets.yaml"
+#: registered front-ends that need no training (kept in step with the registry by tests/test_spec.py)
+UNTRAINED = ("identity", "oracle", "resample", "specsub", "wiener")
+#: registered trainable front-ends (a recipe trains them from conf/frontend/<name>.yaml)
+TRAINABLE = ("stylegan", "mask", "inpaint", "bwe")
 
 
 def _yaml(path: Path) -> dict:

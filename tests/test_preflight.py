@@ -1,0 +1,54 @@
+"""Fail fast (specenh.stages.preflight and the driver): missing conditions, configs, models and misdirected
+--frontend_args are reported before any work, with a close match for typos."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from specenh.frontends.base import REGISTRY, _import_all
+from specenh.frontends.spec import TRAINABLE, UNTRAINED
+from specenh.stages.preflight import check, targeted_args
+
+REPO = Path(__file__).resolve().parents[1]
+MINI = REPO / "egs" / "mini"
+
+
+def _check(tmp_path: Path, **kw) -> list[str]:
+    args = dict(stage=0, stop_stage=7, degrade_conf_dir=MINI / "conf" / "degrade", train_conditions=["noise_5db"],
+                test_conditions=["noise_0db"], frontend_conf_dir=MINI / "conf" / "frontend",
+                frontends=["identity", "stylegan"], exp_dir=tmp_path / "exp", asr_model="train",
+                asr_config=REPO / "conf" / "asr" / "conformer_ctc_mini.yaml")
+    args.update(kw)
+    return check(**args)
+
+
+def test_a_full_run_needs_nothing_that_is_missing(tmp_path):
+    assert _check(tmp_path) == []
+
+
+def test_typos_and_missing_models_are_named(tmp_path):
+    probs = _check(tmp_path, test_conditions=["noise_5dbb"], frontends=["identity", "stylgan"])
+    assert any("noise_5dbb" in p and "did you mean 'noise_5db'" in p for p in probs)
+    assert any("'stylgan'" in p and "did you mean 'stylegan'" in p for p in probs)
+    # stage 5 alone with nothing trained: the ASR and the models are named
+    probs = _check(tmp_path, stage=5, stop_stage=5, frontends=["identity", "stylegan", "stylegan_psi0.5", "auto"])
+    assert any("asr/model.nemo does not exist" in p for p in probs)
+    assert any("front-end 'stylegan'" in p and "frontend_stylegan/model.pt does not exist" in p for p in probs)
+    assert any("'stylegan_psi0.5'" in p for p in probs) and any("member exp/frontend_bwe/model.pt" in p for p in probs)
+    # trained in the same run: fine
+    assert not any("stylegan" in p for p in _check(tmp_path, stage=4, stop_stage=5,
+                                                   frontends=["stylegan", "stylegan_psi0.5"])
+                   if "asr" not in p)
+
+
+def test_frontend_args_target_one_frontend(tmp_path):
+    assert targeted_args("train.seed=1 stylegan:train.lr_g=1e-3 mask:train.lr=2", "stylegan") == \
+        ["train.seed=1", "train.lr_g=1e-3"]
+    assert targeted_args("stylegan:train.lr_g=1e-3", "mask") == []
+    probs = _check(tmp_path, frontend_args="bwe:train.lr=1")
+    assert any("front-end 'bwe' is not among --frontends" in p for p in probs)
+
+
+def test_untrained_list_matches_the_registry():
+    _import_all()
+    assert {n for n, c in REGISTRY.items() if not c.trainable and n != "auto"} == set(UNTRAINED)
+    assert {n for n, c in REGISTRY.items() if c.trainable} == set(TRAINABLE)
