@@ -121,7 +121,33 @@ def _register_resynth(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_resynth)
 
 
+def _enhance_audio(args: argparse.Namespace) -> int:
+    from specenh.stages.enhance_audio import enhance_audio
+
+    res = enhance_audio(args.input, args.frontend, args.out_dir, frontend_opts=args.frontend_opts,
+                        asr_model=args.asr_model, vocoder=args.vocoder, n_iter=args.n_iter, device=args.device,
+                        strict=args.strict)
+    return 1 if res["failed"] else 0
+
+
+def _register_enhance_audio(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enhance-audio", help="enhance your own audio files (a folder or a data dir) with a front-end")
+    p.add_argument("--input", required=True, help="folder of .wav/.flac/.ogg files (recursive) or a Kaldi data dir")
+    p.add_argument("--frontend", required=True,
+                   help="registered name, model.pt, inference-variant or auto YAML")
+    p.add_argument("--out-dir", required=True, help="enhanced 16 kHz wavs (same relative paths) + enhance_audio.tsv")
+    p.add_argument("--frontend-opts", nargs="*", default=None, help="key=value (e.g. psi=0.7 alpha=0.5)")
+    p.add_argument("--asr-model", default=None,
+                   help="frozen ASR (.nemo or name): transcripts of input and output side by side; needed by auto")
+    p.add_argument("--vocoder", default="fgla", choices=["fgla", "gla"], help="log-mel -> waveform (log-mel front-ends)")
+    p.add_argument("--n-iter", type=int, default=32, help="vocoder iterations")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--strict", action="store_true", help="stop at the first file that fails")
+    p.set_defaults(func=_enhance_audio)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     _register_decode(sub)
     _register_enhance(sub)
+    _register_enhance_audio(sub)
     _register_resynth(sub)
