@@ -31,7 +31,7 @@ SR = 16000
 CONF = Path(__file__).resolve().parents[1] / "conf" / "degrade"
 # conditions needing no external noise folder
 # conditions reading a noise corpus folder (MUSAN, ...) need that folder; they are tested with fakes below
-CONF_FILES = sorted(p for p in CONF.glob("*.yaml") if "source: files" not in p.read_text())
+CONF_FILES = sorted(p for p in CONF.glob("*.yaml") if "source: files" not in p.read_text() and "\nsweep:" not in p.read_text())
 DETERMINISTIC = {"clean", "codec_mulaw8k", "bandlimit_1k", "bandlimit_2k", "bandlimit_4k"}
 
 
@@ -264,8 +264,15 @@ def test_griffinlim_keeps_magnitude_loses_phase(speech) -> None:
 
 
 def test_condition_files_valid() -> None:
+    from specenh.degrade.sweep import sweeps_in
+
     names = []
+    sweeps = sweeps_in(CONF)
     for p in sorted(CONF.glob("*.yaml")):
+        if p.stem in sweeps:  # a sweep file: its expanded conditions are the conditions
+            for c in sweeps[p.stem]:
+                names.append(load_condition(CONF / f"{c['name']}.yaml").name)
+            continue
         cond = load_condition(p)
         assert cond.name == p.stem
         names.append(cond.name)

@@ -35,6 +35,7 @@ test_sets=test          # clean test sets
 degrade_conf_dir=conf/degrade
 train_conditions=""     # degradations applied to train/valid sets for front-end training (split=train noise)
 test_conditions=""      # degradations applied to the test sets (split=test noise)
+sweeps=""               # severity sweeps (conf/degrade/<sweep>.yaml with a sweep: section) added to the test conditions
 
 asr_model=train         # train | pretrained name (stt_en_conformer_ctc_small) | path/to/model.nemo
 asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preprocessor section defines the features
@@ -61,8 +62,8 @@ Options (each also as --opt_name or --opt-name; values in force in brackets):
   --local_data_opts "..." [${local_data_opts}]
   --train_set [${train_set}]  --valid_set [${valid_set}]  --test_sets "..." [${test_sets}]
   --train_conditions "..." [${train_conditions}]
-  --test_conditions "..." [${test_conditions}]
-        (each a ${degrade_conf_dir}/<name>.yaml)
+  --test_conditions "..." [${test_conditions}]  --sweeps "..." [${sweeps}]
+        (each a ${degrade_conf_dir}/<name>.yaml; a sweep file expands into one condition per value)
   --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
   --frontends "..." (named sets: ${frontend_conf_dir}/sets.yaml) [${frontends}]  --frontend_args "k=v name:k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
   --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
@@ -84,6 +85,9 @@ esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
 # named sets (all, ablations, ...) are the recipe's own: ${frontend_conf_dir}/sets.yaml
 frontends=$(python -m specenh.frontends.spec expand --conf-dir "${frontend_conf_dir}" ${frontends})
+# severity sweeps expand into one condition per value (specenh.degrade.sweep)
+train_conditions=$(python -m specenh.degrade.sweep expand --conf-dir "${degrade_conf_dir}" ${train_conditions})
+test_conditions=$(python -m specenh.degrade.sweep expand --conf-dir "${degrade_conf_dir}" ${test_conditions} ${sweeps})
 # fail fast: every condition, config, front-end and model the chosen stages need, checked before any work
 python -m specenh.stages.preflight --stage "${stage}" --stop-stage "${stop_stage}" \
   --degrade-conf-dir "${degrade_conf_dir}" --train-conditions "${train_conditions}" \

@@ -39,7 +39,7 @@ from specenh.utils.config import ConfigError, load_yaml, parse_override
 log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
-_TOP_KEYS = {"name", "sample_rate", "description", "steps", "provenance"}
+_TOP_KEYS = {"name", "sample_rate", "description", "steps", "provenance", "sweep"}
 
 
 class DegradeError(RuntimeError):
@@ -65,6 +65,7 @@ class Condition:
     steps: tuple[Step, ...] = ()
     sample_rate: int = 16000
     description: str = ""
+    sweep: dict[str, Any] | None = None  # {name, param, value, unit} for a condition expanded from a sweep
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved condition as a YAML-ready mapping (what ``condition.yaml`` holds)."""
@@ -72,6 +73,8 @@ class Condition:
         if self.description:
             d["description"] = self.description
         d["steps"] = [s.to_dict() for s in self.steps]
+        if self.sweep:
+            d["sweep"] = dict(self.sweep)
         return d
 
     def apply(self, wave: np.ndarray, sr: int, rng: np.random.Generator, *, split: str = "test",
@@ -146,7 +149,12 @@ def condition_from_dict(cfg: Mapping[str, Any], origin: str = "<dict>") -> Condi
                 raise ConfigError(f"{origin}: step {i} ({st['type']}): unknown parameter {k!r}; "
                                   f"allowed: {sorted(names - set(RESERVED_PARAMS))}")
         steps.append(Step(str(st["type"]), params))
-    return Condition(name=name, steps=tuple(steps), sample_rate=sr, description=str(cfg.get("description", "")))
+    sweep = cfg.get("sweep")
+    if sweep is not None and not (isinstance(sweep, Mapping) and "value" in sweep and "name" in sweep):
+        raise ConfigError(f"{origin}: a sweep file cannot be applied as it is; name one of its expanded conditions "
+                          f"(specenh.degrade.sweep)")
+    return Condition(name=name, steps=tuple(steps), sample_rate=sr, description=str(cfg.get("description", "")),
+                     sweep=dict(sweep) if sweep else None)
 
 
 def apply_condition_overrides(cfg: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -183,9 +191,13 @@ def apply_condition_overrides(cfg: Mapping[str, Any], overrides: Iterable[str]) 
 
 
 def load_condition(path: str | Path, overrides: Iterable[str] = ()) -> Condition:
-    """Read, override and validate a condition YAML file."""
+    """Read, override and validate a condition YAML file, or a condition expanded from a sweep file of the
+    same dir (``conf/degrade/snr_sweep_m5.yaml`` when ``snr_sweep.yaml`` declares that value)."""
+    from specenh.degrade.sweep import find_condition
+
     path = Path(path)
-    cfg = apply_condition_overrides(load_yaml(path), overrides)
+    swept = find_condition(path)
+    cfg = apply_condition_overrides(swept if swept is not None else load_yaml(path), overrides)
     cond = condition_from_dict(cfg, origin=str(path))
     if cond.name != path.stem and path.name != "condition.yaml" and not any(o.split("=", 1)[0].strip().lstrip("-") == "name" for o in overrides):
         log.warning("condition name %r differs from its file name %s", cond.name, path.name)

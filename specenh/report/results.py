@@ -375,7 +375,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     if plots_dir:
         pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir))
         if pngs:
-            lines += ["Plots: " + ", ".join(f"`{p}`" for p in pngs), ""]
+            lines += ["Plots: " + ", ".join(f"[{Path(p).name}]({p})" for p in pngs), ""]
     Path(out_md).write_text("\n".join(lines), encoding="utf-8")
     log.info("wrote %s (%d decodes)", out_md, len(entries))
     return Path(out_md)
@@ -424,6 +424,48 @@ def make_plots(entries: list[Entry], fes: list[str], sets: list[str], test_sets:
         ax.legend()
         fig.tight_layout()
         p = out / "wer_per_snr.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    paths += sweep_plots(entries, fes, out)
+    return paths
+
+
+def sweep_plots(entries: list[Entry], fes: list[str], out: Path) -> list[Path]:
+    """One PNG per severity sweep (``decode_info.json``'s ``sweep``): WER against the swept value, a line per
+    front-end with its 95% bootstrap CI as a band. ``out/wer_sweep_<sweep>.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, dict[str, list]] = {}
+    meta: dict[str, dict] = {}
+    for e in entries:
+        sw = e.info.get("sweep")
+        if not sw or e.frontend not in fes:
+            continue
+        ci = e.scores.get("ci_wer") or [e.scores["wer"], e.scores["wer"]]
+        groups.setdefault(sw["name"], {}).setdefault(e.frontend, []).append(
+            (float(sw["value"]), 100 * e.scores["wer"], 100 * ci[0], 100 * ci[1]))
+        meta[sw["name"]] = sw
+    paths = []
+    for name, by_fe in sorted(groups.items()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for f in fes:
+            if f not in by_fe:
+                continue
+            pts = sorted(by_fe[f])
+            xs = [p[0] for p in pts]
+            line, = ax.plot(xs, [p[1] for p in pts], marker="o", label=f)
+            ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.15)
+        sw = meta[name]
+        ax.set_xlabel(f"{sw['param']}" + (f" ({sw['unit']})" if sw.get("unit") else ""))
+        ax.set_ylabel("WER (%)")
+        ax.set_title(f"severity sweep {name} (95% bootstrap CI bands)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = out / f"wer_sweep_{name}.png"
         fig.savefig(p, dpi=110)
         plt.close(fig)
         paths.append(p)

@@ -58,7 +58,10 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
     if cond.is_file():
         import yaml
 
-        info["condition"] = yaml.safe_load(cond.read_text()).get("name")
+        c = yaml.safe_load(cond.read_text()) or {}
+        info["condition"] = c.get("name")
+        if c.get("sweep"):  # a condition of a severity sweep: the report draws WER against its value
+            info["sweep"] = c["sweep"]
     (out_dir / "decode_info.json").write_text(json.dumps(info, indent=2) + "\n")
     log.info("%s: WER %.2f%% CER %.2f%% (%d utts)", out_dir, 100 * result.wer, 100 * result.cer, len(hyps))
     return info

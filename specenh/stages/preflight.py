@@ -42,9 +42,12 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
     on = lambda n: stage <= n <= stop_stage  # noqa: E731
     probs: list[str] = []
     if on(2):
+        from specenh.degrade.sweep import exists, sweeps_in
+
         have = sorted(p.stem for p in Path(degrade_conf_dir).glob("*.yaml"))
+        have += [c["name"] for conds in sweeps_in(degrade_conf_dir).values() for c in conds]
         for c in dict.fromkeys(train_conditions + test_conditions):
-            if not (Path(degrade_conf_dir) / f"{c}.yaml").is_file():
+            if not exists(c, degrade_conf_dir):
                 probs.append(f"condition {c!r}: no {degrade_conf_dir}/{c}.yaml{_near(c, have)}")
     if asr_model == "train":
         if on(3) and not Path(asr_config).is_file():
