@@ -311,6 +311,15 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     else:
         asr_names = sorted({str(e.info.get("asr_model", "")) for e in entries})
         lines += [f"**Frozen ASR**: {', '.join(asr_names)}", ""]
+    if resynth_dir is not None and plots_dir:
+        from specenh.report.listen import write_listening_page
+
+        page = write_listening_page(Path(decode_dir).parent, Path(plots_dir) / "index.html", fes,
+                                    title=f"{title}: listening report")
+        if page is not None:
+            lines += [f"**Listen and look** before trusting the tables: [{page}]({page}) (audio of stage 7's example "
+                      "utterances per condition and front-end, spectrogram panels, hypotheses with errors marked; "
+                      "opens from disk).", ""]
     lines += _training_section(Path(decode_dir).parent, fes)
     truncated = {f for f in fes if _train_info(Path(decode_dir).parent, f).get("truncated")}
     base_of = _variants(fes)

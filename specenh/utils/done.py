@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 log = logging.getLogger(__name__)
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json", ".conf")
+MODEL_SUFFIXES = (".pt", ".nemo", ".ckpt", ".pth")
 
 
 def _file_id(p: Path, by_content: bool) -> Any:
@@ -46,9 +47,11 @@ def fingerprint(config: Any = None, *, inputs: Iterable[str | Path] = (), conten
 
 
 def command_fingerprint(argv: list[str]) -> str:
-    """The fingerprint of a command line: its words, and the bytes of every config file it names."""
+    """The fingerprint of a command line: its words, the bytes of every config file it names, and the size
+    and time of every model file it names (a retrained model redoes the steps that used it)."""
     files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
-    return fingerprint({"argv": list(argv)}, contents=files)
+    models = [a for a in argv if a.endswith(MODEL_SUFFIXES) and os.path.isfile(a)]
+    return fingerprint({"argv": list(argv)}, contents=files, inputs=models)
 
 
 class Marker:
