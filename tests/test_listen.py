@@ -64,7 +64,9 @@ def test_page_renders_in_headless_chromium(tmp_path):
                         "--allow-file-access-from-files", "--virtual-time-budget=3000", "--dump-dom",
                         page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.count("<audio") == 14 and "listening" in r.stdout.lower() or r.stdout.count("<audio") == 14
-    console_errors = [l for l in r.stderr.splitlines() if "CONSOLE" in l and ("ERROR" in l or "Uncaught" in l)]
-    not_found = [l for l in r.stderr.splitlines() if "ERR_FILE_NOT_FOUND" in l]
-    assert not console_errors and not not_found, console_errors + not_found
+    assert r.stdout.count("<audio") == 14  # the DOM the browser built: every player is there
+    # the page has no script: any console message (Chromium logs them as INFO:CONSOLE) is a problem
+    console = [l for l in r.stderr.splitlines() if ":CONSOLE" in l]
+    assert not console, console
+    # every file the page links resolves (the browser does not log missing media without a script)
+    assert all((page.parent / link).is_file() for link in re.findall(r'(?:src|href)="([^"#]+)"', r.stdout))
