@@ -206,6 +206,9 @@ def train_asr(cfg: Mapping[str, Any], train_feats: str | Path, exp_dir: str | Pa
     module = _module(model, tcfg, total, ds, val_items)
     trainer, res = fit(module, exp_dir, config={**dict(cfg), "train": tcfg})
     out = exp_dir / "model.nemo"
+    if res.already_done and out.is_file() and (exp_dir / "train_info.json").is_file():
+        log.info("%s: already trained to its budget (%d steps); kept as it is", out, res.total_steps)
+        return out
     if trainer.is_global_zero:
         model.save_to(str(out))
         info = write_train_info(exp_dir, module, res, params=n_params, epochs=round(res.steps / n_batches, 2),

@@ -483,6 +483,9 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
              cfg["loss"]["cx_source"], total, int(tc["seed"]))
     trainer, res = fit(module, exp_dir, config=cfg, steps_per_batch=2, strategy=_ddp_strategy(tc), automatic_clip=False)
     out = exp_dir / "model.pt"
+    if res.already_done and out.is_file() and (exp_dir / "train_info.json").is_file():
+        log.info("%s: already trained to its budget (%d steps); kept as it is", out, res.total_steps)
+        return out
     if trainer.is_global_zero:
         selected_weights(module)
         module.enhancer.cpu().save(out)

@@ -434,6 +434,11 @@ class FitResult:
     truncated: bool         # stopped by the max_minutes safety cap before the budget
     precision: str
 
+    @property
+    def already_done(self) -> bool:
+        """An earlier run had reached the budget: nothing was trained now."""
+        return self.resumed_from >= self.total_steps
+
 
 def fit(module: HarnessModule, exp_dir: Path, *, config: Mapping[str, Any] | None = None, steps_per_batch: int = 1,
         strategy: Any = None, automatic_clip: bool = True, datamodule: Any = None) -> tuple[pl.Trainer, FitResult]:

@@ -363,6 +363,9 @@ def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir
     module = SupervisedModule(fe, cfg, train_src, valid_src, total)
     trainer, res = fit(module, exp_dir, config=cfg)
     out = exp_dir / "model.pt"
+    if res.already_done and out.is_file() and (exp_dir / "train_info.json").is_file():
+        log.info("%s: already trained to its budget (%d steps); kept as it is", out, res.total_steps)
+        return out
     if trainer.is_global_zero:
         selected_weights(module)
         fe.cpu().eval().save(out)
