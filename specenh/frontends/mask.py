@@ -1,4 +1,6 @@
-"""``mask``: STFT-domain mask enhancer (the idea of seed 001, reimplemented; domain ``wave``).
+"""``mask``: STFT-domain mask enhancer (domain ``wave``), a reimplementation of mask-based STFT speech
+enhancement after Wilson et al., "Exploring Tradeoffs in Models for Low-latency Speech Enhancement"
+(2018, arXiv:1811.07030).
 
 Waveform -> STFT (25 ms periodic Hann, 10 ms hop, 512-point FFT: the ASR's framing, centred frames,
 zero padding) -> a network on the power-law compressed magnitude ``|X|^c`` -> a mask -> inverse STFT
