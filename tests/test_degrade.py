@@ -20,10 +20,10 @@ from specenh.degrade.condition import (
     condition_from_dict,
     load_condition,
 )
-from specenh.degrade.dsp import StftConfig, istft, stft
 from specenh.degrade.holes import holes_with_mask
 from specenh.degrade.noise import noise_files, split_seed
 from specenh.degrade.reverb import synth_rir
+from specenh.dsp.stft import StftConfig, istft_np as istft, stft_np as stft
 from specenh.utils.config import ConfigError
 from specenh.utils.seed import rng_for
 

@@ -112,7 +112,8 @@ def test_rerun_is_a_noop_and_resumes_missing_wavs(corpus, monkeypatch):
     victim.unlink()
     synthesised: list[str] = []
     real = syn.synthesize_all
-    monkeypatch.setattr(syn, "synthesize_all",
+    # synthesize_set looks synthesize_all up in the jobs module (the package only re-exports it)
+    monkeypatch.setattr(syn.jobs, "synthesize_all",
                         lambda specs, *a, **k: synthesised.extend(s.utt for s in specs) or real(specs, *a, **k))
     syn.prepare_mini(data, wav, seed=0, num_jobs=1, **SMALL)
     assert synthesised == [victim.stem]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specenh.degrade.dsp import StftConfig, istft, stft
+from specenh.dsp.stft import StftConfig, istft_np, stft_np
 from specenh.degrade.registry import as_wave, check_wave, register
 
 
@@ -29,10 +29,10 @@ def griffin_lim(mag: np.ndarray, cfg: StftConfig, length: int, rng: np.random.Ge
         raise ValueError(f"init must be 'random' or 'zeros', got {init!r}")
     t_prev = None
     for _ in range(int(n_iter)):
-        t = stft(istft(mag * _unit(c), cfg, length), cfg)
+        t = stft_np(istft_np(mag * _unit(c), cfg, length), cfg)
         c = t if t_prev is None else t + momentum * (t - t_prev)
         t_prev = t
-    return istft(mag * _unit(c), cfg, length)
+    return istft_np(mag * _unit(c), cfg, length)
 
 
 @register("griffinlim")
@@ -41,5 +41,5 @@ def griffinlim(wave: np.ndarray, sr: int, rng: np.random.Generator, *, n_iter: i
     """Resynthesise from the STFT magnitude. wave: float32 [N] at ``sr`` Hz -> float32 [N]."""
     check_wave(wave, sr)
     cfg = StftConfig.for_rate(sr)
-    mag = np.abs(stft(wave, cfg))
+    mag = np.abs(stft_np(wave, cfg))
     return as_wave(griffin_lim(mag, cfg, len(wave), rng, n_iter=n_iter, momentum=momentum, init=init))

@@ -1,7 +1,7 @@
 """Time-frequency holes: random rectangles zeroed in the STFT, then inverse STFT.
 
 STFT: 25 ms periodic Hann window, 10 ms hop, n_fft 512 at 16 kHz (scaled with the rate, see
-:mod:`specenh.degrade.dsp`). Rectangles of ``width_ms`` x ``height_hz`` (uniform in the given
+:func:`specenh.dsp.stft.StftConfig.for_rate`). Rectangles of ``width_ms`` x ``height_hz`` (uniform in the given
 ranges) are placed uniformly at random until the hole coverage — the fraction of STFT bins of the
 [F, T] grid that are zeroed, overlaps counted once — reaches ``coverage``. The last rectangle is cut
 short in time so that coverage overshoots the target by at most one of its columns (well under one
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from specenh.degrade.dsp import StftConfig, istft, stft
+from specenh.dsp.stft import StftConfig, istft_np, stft_np
 from specenh.degrade.registry import DegradeResult, as_wave, check_wave, register
 
 
@@ -63,7 +63,7 @@ def holes_with_mask(wave: np.ndarray, sr: int, rng: np.random.Generator, *, cove
     """
     check_wave(wave, sr)
     cfg = StftConfig.for_rate(sr)
-    spec = stft(wave, cfg)
+    spec = stft_np(wave, cfg)
     n_freq, n_frames = spec.shape
     hz_per_bin = sr / cfg.n_fft
     ms_per_frame = 1e3 * cfg.hop / sr
@@ -73,7 +73,7 @@ def holes_with_mask(wave: np.ndarray, sr: int, rng: np.random.Generator, *, cove
         height_bins=(int(round(height_hz[0] / hz_per_bin)), int(round(height_hz[1] / hz_per_bin))),
     )
     spec[mask] = 0.0
-    return as_wave(istft(spec, cfg, len(wave))), mask
+    return as_wave(istft_np(spec, cfg, len(wave))), mask
 
 
 def holes(wave: np.ndarray, sr: int, rng: np.random.Generator, **params: object) -> np.ndarray:

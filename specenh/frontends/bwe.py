@@ -1,4 +1,5 @@
-"""``bwe``: bandwidth extension on log-mels (the idea of seed 003, reimplemented; domain ``logmel``).
+"""``bwe``: bandwidth extension on log-mels (domain ``logmel``): the audio super-resolution approach to
+ASR on band-limited speech (predict the missing upper band so that a 16 kHz ASR recognises it), reimplemented.
 
 Band-limited speech (resampled down and up, :mod:`specenh.degrade.bandlimit`) has log-mel bands above
 its cut-off at the log floor (``log(2^-24)``). The front-end keeps the known low bands exactly and

@@ -1,5 +1,7 @@
 """``inpaint``: a convolutional U-Net over the log-mel time-frequency plane that fills holes
-(the idea of seed 004, reimplemented on log-mels instead of MFCCs; domain ``logmel``).
+(deep speech inpainting after L. Thieling and P. Jax, "Generally Applicable Deep Speech Inpainting Using
+the Example of Bandwidth Extension", EUSIPCO 2021; reimplemented on log-mels instead of MFCCs; domain
+``logmel``).
 
 Two modes:
 

@@ -1,4 +1,6 @@
-"""``mask``: STFT-domain mask enhancer (the idea of seed 001, reimplemented; domain ``wave``).
+"""``mask``: STFT-domain mask enhancer (domain ``wave``), a reimplementation of mask-based STFT speech
+enhancement after Wilson et al., "Exploring Tradeoffs in Models for Low-latency Speech Enhancement"
+(2018, arXiv:1811.07030).
 
 Waveform -> STFT (25 ms periodic Hann, 10 ms hop, 512-point FFT: the ASR's framing, centred frames,
 zero padding) -> a network on the power-law compressed magnitude ``|X|^c`` -> a mask -> inverse STFT
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from specenh.dsp.stft import PERIODIC, StftConfig, hann_torch, istft_torch, stft_torch
 from specenh.frontends.base import FrontEnd, mask_padding, register
 
 
@@ -62,11 +65,9 @@ class STFT(nn.Module):
         self.n_fft = int(n_fft)
         if self.win_length > self.n_fft:
             raise ValueError(f"window ({self.win_length} samples) longer than n_fft ({self.n_fft})")
-        win = torch.hann_window(self.win_length, periodic=True, dtype=torch.float64)
-        left = (self.n_fft - self.win_length) // 2
-        full = torch.zeros(self.n_fft, dtype=torch.float64)
-        full[left : left + self.win_length] = win
-        self.register_buffer("window", full.float(), persistent=False)
+        self.cfg = StftConfig(n_fft=self.n_fft, hop=self.hop, win_length=self.win_length, window=PERIODIC)
+        # periodic Hann built in float64 and cast, zero-padded to n_fft (what the trained models saw)
+        self.register_buffer("window", hann_torch(self.cfg, dtype=torch.float64).float(), persistent=False)
 
     @property
     def n_freq(self) -> int:
@@ -76,30 +77,13 @@ class STFT(nn.Module):
         return 1 + torch.div(lengths, self.hop, rounding_mode="floor")
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        wave = wave.float() * time_mask(lengths, wave.shape[-1]).to(wave.device)
-        spec = torch.stft(wave, n_fft=self.n_fft, hop_length=self.hop, win_length=self.n_fft,
-                          window=self.window, center=True, pad_mode="constant", return_complex=True)
-        frames = self.frames(lengths)
-        valid = time_mask(frames.to(spec.device), spec.shape[-1])
-        return spec * valid[:, None, :], frames
+        spec = stft_torch(wave.float(), self.cfg, lengths, window=self.window)
+        return spec, self.frames(lengths)
 
     def inverse(self, spec: torch.Tensor, frames: torch.Tensor, num_samples: int) -> torch.Tensor:
         """complex [B, F, T] -> float [B, num_samples]."""
-        b, _, t = spec.shape
-        valid = time_mask(frames.to(spec.device), t).to(self.window.dtype)  # [B, T]
-        seg = torch.fft.irfft(spec.transpose(1, 2), n=self.n_fft, dim=-1)  # [B, T, n_fft]
-        seg = seg * self.window * valid[:, :, None]
-        total = self.n_fft + self.hop * (t - 1)
-        fold = dict(output_size=(1, total), kernel_size=(1, self.n_fft), stride=(1, self.hop))
-        out = F.fold(seg.transpose(1, 2), **fold).view(b, total)
-        wsq = (self.window.square()[None, :, None] * valid[:, None, :])  # [B, n_fft, T]
-        env = F.fold(wsq, **fold).view(b, total)
-        out = torch.where(env > 1e-8, out / env.clamp_min(1e-8), torch.zeros_like(out))
-        pad = self.n_fft // 2
-        out = out[:, pad : pad + num_samples]
-        if out.shape[1] < num_samples:
-            out = F.pad(out, (0, num_samples - out.shape[1]))
-        return out
+        return istft_torch(spec, self.cfg, frames=frames, num_samples=num_samples, window=self.window,
+                           eps=1e-8, divide=True)
 
 
 def compress(spec: torch.Tensor, c: float, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:

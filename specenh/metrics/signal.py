@@ -161,9 +161,9 @@ def si_sdr(ref, est, sr: int | None = None, zero_mean: bool = True) -> float:
 
 def log_power_spectrogram(x: np.ndarray, sr: int) -> np.ndarray:
     """``10 log10(|STFT|^2 + 1e-8)`` [T, F] with 25 ms / 10 ms framing (the LSD's spectra)."""
-    from specenh.degrade.dsp import StftConfig, stft
+    from specenh.dsp.stft import StftConfig, stft_np
 
-    spec = stft(x, StftConfig.for_rate(int(sr)))
+    spec = stft_np(x, StftConfig.for_rate(int(sr)))
     return 10.0 * np.log10(np.abs(spec.T) ** 2 + LSD_POWER_FLOOR)
 
 

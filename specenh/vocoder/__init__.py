@@ -1,4 +1,6 @@
-"""specenh.vocoder: log-mel features back to a waveform (seed 002, reimplemented).
+"""specenh.vocoder: log-mel features back to a waveform (mel-spectrogram inversion by the filterbank
+pseudo-inverse and Griffin-Lim variants, reimplemented: GLA, Griffin and Lim 1984; FGLA, Perraudin et al.
+2013; DeGLI, Masuyama et al. 2020).
 
 Pipeline of :func:`logmel_to_wave`:
 

@@ -1,4 +1,4 @@
-"""Log-mel -> linear STFT magnitude (seed 002's first stage, done in torch).
+"""Log-mel -> linear STFT magnitude (the first stage of mel-spectrogram inversion, done in torch).
 
 The ASR's features are ``log(M |X|^p + g)`` with ``M`` the [D, F] slaney mel filterbank, ``X`` the
 STFT of the pre-emphasised signal, ``p = mag_power`` (2) and ``g = 2^-24`` the log guard. Undoing the
@@ -11,7 +11,7 @@ equations, 257 unknowns per frame). Two solutions:
   accelerated projected gradient (FISTA) started from the ``pinv`` solution. :func:`nnls_scipy`
   is the exact active-set reference (scipy, one frame at a time) used by the tests.
 
-``|X| = P^(1/p)``. An optional :class:`MelRefiner` (small conv net, seed 002's "refinement") then
+``|X| = P^(1/p)``. An optional :class:`MelRefiner` (small conv net, the "refinement" of the pseudo-inverse estimate) then
 corrects the log-magnitude; :func:`train_refiner` trains it on clean speech.
 """
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The reference enhancer (seeds/000): conditional StyleGAN2 spectrogram enhancer with style
-truncation and a contextual alignment loss on frozen-ASR encoder features.
+"""The reference enhancer: conditional StyleGAN2 spectrogram enhancer with style truncation and a
+contextual alignment loss on frozen-ASR encoder features, after Y. Li, "Zero-Shot Speech Recognition
+through Spectrogram Enhancement Based on Style Truncation and Contextual Alignment Loss" (under review).
 
 - :mod:`.model`: mapping network (``w_avg``, ``truncate``), generator, discriminator and the
   ``stylegan`` front-end (:class:`StyleGANEnhancer`);
