@@ -50,7 +50,7 @@ def test_report_tables(tmp_path):
                        resynth_dir=tmp_path / "resynth")
     md = out.read_text()
     main_head = "| set | condition | identity | stylegan | specsub |"
-    assert md.count(main_head) == 2  # WER and CER tables; the ablation is not a main column
+    assert md.count(main_head) == 3  # WER, CER and insertion-rate tables; the ablation is not a main column
     assert "## Ablations of `stylegan`" in md and "| set | stylegan | stylegan_nocx |" in md
     # WER of identity on noise_5db: 12 of 20 utterances miss 1 of 6 words = 10.0%; the mean of the two
     # degraded conditions for identity is (10.0 + 13.3) / 2 = 11.7

@@ -229,7 +229,8 @@ def default_frontend_names() -> list[str]:
 
     _import_all()
     return [n for n in sorted(REGISTRY)
-            if not REGISTRY[n].needs_clean and n != "identity" and not n.startswith("_")]
+            if REGISTRY[n].standalone and not REGISTRY[n].needs_clean and not REGISTRY[n].passthrough
+            and not n.startswith("_")]
 
 
 def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,

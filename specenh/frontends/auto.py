@@ -24,6 +24,7 @@ class Auto(FrontEnd):
     """Per-utterance choice among ``members`` by the frozen ASR's confidence (in stage 5)."""
 
     domain = "logmel"
+    standalone = False
 
     def __init__(self, members: Sequence[str] = (), select: str = "confidence"):
         super().__init__(members=[str(m) for m in members], select=select)
