@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from specenh.frontends.spec import BASELINE, REFERENCES
 from specenh.metrics.textnorm import normalizer_info
 from specenh.metrics.wer import load_scores, paired_bootstrap, score
 
@@ -92,7 +93,7 @@ def _snr_of(entry: Entry) -> float | None:
     return None
 
 
-def paired_tests(entries: list[Entry], baseline: str = "identity", metric: str = "wer",
+def paired_tests(entries: list[Entry], baseline: str = BASELINE, metric: str = "wer",
                  n_boot: int = 1000) -> dict[tuple[str, str], dict[str, Any]]:
     """(set, front-end) -> paired bootstrap of the front-end against ``baseline`` on that set."""
     by = {(e.set, e.frontend): e for e in entries}
@@ -131,7 +132,7 @@ def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], deg
     """Who wins where, written from the numbers (so it is true of whatever run made them): per condition
     the front-end with the lowest WER (oracle excluded) and whether it beats identity significantly
     (paired bootstrap p < 0.05); per front-end the conditions where it helps or hurts significantly."""
-    cands = [f for f in fes if f not in ("identity", "oracle")]
+    cands = [f for f in fes if f not in REFERENCES]
     if not cands:
         return []
     lines = ["## Who wins where", "",
@@ -139,11 +140,11 @@ def _summary_section(by: dict, tests: dict, fes: list[str], sets: list[str], deg
              "better; for worse, p_worse < 0.05: under 5% of resamples have the front-end at least as good, so ties are not worse).", ""]
     for s in sets:
         have = [f for f in cands if (s, f) in by]
-        if not have or (s, "identity") not in by:
+        if not have or (s, BASELINE) not in by:
             continue
         best = min(have, key=lambda f: by[(s, f)].scores["wer"])
         t = tests.get((s, best))
-        w_id, w_b = 100 * by[(s, "identity")].scores["wer"], 100 * by[(s, best)].scores["wer"]
+        w_id, w_b = 100 * by[(s, BASELINE)].scores["wer"], 100 * by[(s, best)].scores["wer"]
         if t and t["p_value"] < 0.05:
             verdict = f"**{best}** helps: {w_id:.1f} -> {w_b:.1f}% WER (p {t['p_value']:.3f})"
         elif w_b < w_id:
@@ -349,7 +350,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     lines += _insertion_section(by, sets, main, test_sets)
     lines += _selection_section(by, sets, fes)
     if tests:
-        others = [f for f in fes if f != "identity" and any((s, f) in tests for s in sets)]
+        others = [f for f in fes if f != BASELINE and any((s, f) in tests for s in sets)]
         lines += ["## Paired bootstrap against `identity` (WER)", "",
                   "Each cell: delta = WER(identity) − WER(front-end) in points (> 0: the front-end helps) and p, the "
                   "fraction of 1000 paired utterance resamples in which the front-end is not better (one-sided; "
