@@ -260,7 +260,7 @@ if stage_on 5; then
           --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
           --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
       step "stage5.${s}_${f}.score" specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" \
-        --frontend "${f}" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
+        --frontend "${fe}" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
     done
   done
 fi
