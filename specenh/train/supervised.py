@@ -13,8 +13,9 @@ Config (every key has a default here; ``conf/frontend/<name>.yaml`` lists them a
 
 Data: log-mel pairs (:class:`~specenh.train.data.PairedFeatDataset`; inpaint, bwe) or waveform pairs
 (:class:`~specenh.train.data.PairedWaveDataset`; mask), random crops of ``max_frames`` 10-ms frames,
-length-bucketed batches (:class:`~specenh.train.data.BucketBatchSampler`, given the DDP rank and world
-size: ``use_distributed_sampler=False``). Log-mel clean targets are scaled by ``utt2gain`` like the
+length-bucketed batches drawn as a function of the step (:class:`~specenh.train.harness.StepBatchSampler`,
+given the DDP rank and world size: ``use_distributed_sampler=False``; validation buckets with
+:class:`~specenh.train.data.BucketBatchSampler`). Log-mel clean targets are scaled by ``utt2gain`` like the
 waveform targets (``log(g^2 (e^c - guard) + guard)``: exact), so a pair differs only by the
 degradation. The oracle-mask inpainter also gets the hole masks projected on the mel bands.
 
