@@ -71,8 +71,10 @@ def estimate_cutoff_band(feats: torch.Tensor, lengths: torch.Tensor, *, floor: f
     sel = (valid & (loud >= thr)).to(feats.dtype)  # [B, T]
     prof = (feats * sel[:, None, :]).sum(-1) / sel.sum(-1, keepdim=True).clamp_min(1)  # [B, D]
     empty = prof < floor + margin
-    run = torch.cumprod(empty.flip(-1).to(torch.long), dim=-1).sum(-1)  # trailing empty bands
-    return d - run
+    # d minus the trailing run of empty bands = 1 + the index of the last non-empty band (0: all empty);
+    # a max instead of a cumulative product, which ONNX export lacks
+    band = torch.arange(1, d + 1, device=feats.device)
+    return (band[None, :] * (~empty).to(band.dtype)).amax(-1)
 
 
 def simulate_bandlimit(feats: torch.Tensor, band: torch.Tensor, floor: float = LOG_FLOOR) -> torch.Tensor:

@@ -243,7 +243,7 @@ class InpaintUNet(FrontEnd):
         else:
             inp = xn[:, None]
         fac = self.net.factor
-        tp = -(-t // fac) * fac
+        tp = (t + fac - 1) // fac * fac  # not -(-t // fac): ONNX integer division truncates (export)
         inp = _tmask(F.pad(inp, (0, tp - t)), lengths)
         res = self.net(inp, lengths)[:, 0, :, :t]
         y = self.mean + self.std * (xn + res)

@@ -411,8 +411,9 @@ class Generator(nn.Module):
         return self.n_blocks + len(self.refine)
 
     def padded_size(self, t: int) -> int:
-        """Frames after padding to a multiple of the upsampling factor."""
-        return -(-t // self.factor) * self.factor
+        """Frames after padding to a multiple of the upsampling factor (non-negative operands only: ONNX
+        integer division truncates, so the exported shape arithmetic of ``-(-t // f)`` would be wrong)."""
+        return (t + self.factor - 1) // self.factor * self.factor
 
     def conditions(self, cond: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(condition, mask) per block, coarsest first: cond [B, 1, H_full, T_pad] masked ->

@@ -1,0 +1,180 @@
+"""ONNX export of the log-mel front-ends (``specenh export``), with the inference options baked in.
+
+The exported graph maps ``features`` (float32 [B, D, T], unnormalised log-mel) and ``lengths``
+(int64 [B], valid frames) to ``enhanced`` (float32 [B, D, T], zero past ``lengths``): what
+:meth:`FrontEnd.enhance` returns for one fixed set of inference options. Batch and time are dynamic axes.
+An oracle-mask inpainter takes a third input, ``hole_mask`` (bool [B, D, T], True = hole).
+
+What is fixed at export time (:class:`ExportModule`):
+
+- observation adding (``alpha``, ``alpha_domain``) as one weight; a grid of weights is chosen per
+  utterance by the frozen ASR and cannot be exported;
+- the StyleGAN enhancer's inference latent ``z`` (drawn from ``inference_seed``), a constant of the
+  graph, with its truncation ``psi``; per-pixel noise must be ``zero`` (the deterministic default);
+- a bandwidth extender's fixed cut-off, if its config names one (else the cut-off is estimated in
+  the graph, per utterance).
+
+Needs the optional packages ``onnx`` and ``onnxscript`` (export) and ``onnxruntime`` (checking and running):
+``pip install -e .[export]``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from specenh.frontends.base import FrontEnd, mask_padding, observation_add
+
+log = logging.getLogger(__name__)
+
+LOG_FLOOR = math.log(2.0**-24)  # the value of an empty log-mel band
+
+#: ONNX opset of the exported graphs
+OPSET = 18
+#: input and output names of the exported graph
+INPUTS = ("features", "lengths")
+MASK_INPUT = "hole_mask"
+OUTPUT = "enhanced"
+
+
+class ExportModule(nn.Module):
+    """A front-end with its inference options fixed, as a graph of tensors only.
+
+    ``forward(features [B, D, T], lengths [B] int64[, hole_mask [B, D, T] bool]) -> enhanced [B, D, T]``,
+    equal to ``fe.enhance(features, lengths[, mask=hole_mask])[0]``.
+    """
+
+    def __init__(self, fe: FrontEnd):
+        super().__init__()
+        if fe.domain != "logmel":
+            raise ValueError(f"front-end {fe.name!r} works on waveforms: ONNX export is for log-mel front-ends")
+        if fe.needs_clean or not fe.standalone:
+            raise ValueError(f"front-end {fe.name!r} cannot be exported (it needs the clean input or the "
+                             f"frozen ASR at inference)")
+        alpha = fe.obs_alpha
+        if alpha is not None and len(alpha) != 1:
+            raise ValueError(f"front-end {fe.name!r}: observation adding with a grid of weights {alpha} chooses "
+                             f"per utterance with the frozen ASR; export one weight (--frontend-opts alpha=0.7)")
+        self.fe = fe.eval()
+        self.eval()
+        self.alpha = None if alpha is None else float(alpha[0])
+        self.alpha_domain = fe.obs_domain
+        self.takes_mask = bool(getattr(fe, "needs_mask", False))
+        latent = None
+        if hasattr(fe, "inference_latent"):  # stylegan: the fixed latent is a constant of the graph
+            if getattr(fe, "noise_mode", "zero") != "zero":
+                raise ValueError(f"front-end {fe.name!r}: noise_mode={fe.noise_mode!r} draws noise at inference; "
+                                 f"export needs noise_mode=zero (deterministic)")
+            latent = fe.inference_latent("cpu")
+        self.register_buffer("latent", latent, persistent=False)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [*INPUTS, MASK_INPUT] if self.takes_mask else list(INPUTS)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor,
+                hole_mask: torch.Tensor | None = None) -> torch.Tensor:
+        kw: dict[str, Any] = {}
+        if self.latent is not None:
+            kw["z"] = self.latent
+        if self.takes_mask:
+            kw["mask"] = hole_mask
+        y, _ = self.fe(features, lengths, **kw)
+        if self.alpha is not None:
+            y = observation_add(features, y, self.alpha, self.alpha_domain)
+        return mask_padding(y, lengths)
+
+
+def example_inputs(module: ExportModule, n_bands: int, frames: tuple[int, ...] = (61, 40),
+                   seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """A batch of log-mel-like inputs (float32 [B, D, T]; the first item band-limited: its top third at
+    the log floor), lengths (int64 [B]) and, when the module takes one, a random hole mask:
+    B = len(frames), T = max(frames), zero past each length."""
+    g = torch.Generator().manual_seed(seed)
+    t = max(frames)
+    lengths = torch.tensor(frames, dtype=torch.int64)
+    x = -8.0 + 3.0 * torch.randn(len(frames), n_bands, t, generator=g)
+    x[0, 2 * n_bands // 3 :] = LOG_FLOOR  # a band-limited item (a bandwidth extender's cut-off)
+    x = mask_padding(x, lengths)
+    if not module.takes_mask:
+        return x, lengths
+    return x, lengths, torch.rand(len(frames), n_bands, t, generator=g) > 0.7
+
+
+def n_bands_of(fe: FrontEnd) -> int:
+    """Feature dimension D a log-mel front-end expects."""
+    for k in ("n_bands", "n_mels"):
+        if k in fe.config:
+            return int(fe.config[k])
+    return 80
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    seconds: float            # torch.onnx.export wall time
+    max_abs_diff: float | None = None   # onnxruntime vs PyTorch on the check inputs
+    check_frames: list[int] = field(default_factory=list)
+
+
+def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OPSET) -> ExportResult:
+    """Export ``fe`` (inference options as configured) to ``out`` (.onnx) with dynamic batch and time
+    axes; with ``check``, run the file in onnxruntime on a batch of other lengths than the example
+    the exporter traced, and record the largest absolute difference from PyTorch."""
+    module = ExportModule(fe)
+    d = n_bands_of(fe)
+    args = example_inputs(module, d)
+    batch, time_ = torch.export.Dim("batch", min=1), torch.export.Dim("frames", min=1)
+    shapes: dict[str, Any] = {"features": {0: batch, 2: time_}, "lengths": {0: batch}}
+    if module.takes_mask:
+        shapes["hole_mask"] = {0: batch, 2: time_}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        prog = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=module.input_names,
+                                 output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=True)
+    prog.save(str(out))
+    sec = time.perf_counter() - t0
+    res = ExportResult(out, sec)
+    log.info("exported %s to %s in %.1f s", fe.name, out, sec)
+    if check:
+        frames = (23, 70, 5)
+        res.max_abs_diff = max_abs_diff(module, out, example_inputs(module, d, frames, seed=1))
+        res.check_frames = list(frames)
+    return res
+
+
+def run_onnx(session: Any, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
+    """Run an onnxruntime session on (features, lengths[, hole_mask]) -> enhanced [B, D, T]."""
+    names = [i.name for i in session.get_inputs()]
+    feed = {n: t.numpy() for n, t in zip(names, inputs)}
+    return session.run([OUTPUT], feed)[0]
+
+
+def session(path: str | Path, threads: int = 1) -> Any:
+    """An onnxruntime CPU session with ``threads`` intra-op threads (one inter-op thread)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def max_abs_diff(module: ExportModule, path: str | Path, inputs: tuple[torch.Tensor, ...]) -> float:
+    """Largest |onnxruntime - PyTorch| of the exported ``path`` on ``inputs``."""
+    with torch.inference_mode():
+        ref = module(*inputs).numpy()
+    got = run_onnx(session(path), inputs)
+    if got.shape != ref.shape:
+        raise RuntimeError(f"onnxruntime output {got.shape} vs PyTorch {ref.shape}")
+    return float(np.abs(got - ref).max())
