@@ -30,6 +30,10 @@ setup(
     packages=find_packages(include=["specenh", "specenh.*"]),
     python_requires=">=3.10",
     install_requires=install_requires,
-    extras_require={"test": ["pytest>=7", "pytest-timeout"]},
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout"],
+        # specenh export / specenh bench --onnx: torch.onnx's exporter needs onnx + onnxscript; the check runs onnxruntime
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
+    },
     entry_points={"console_scripts": ["specenh=specenh.cli:main"]},
 )

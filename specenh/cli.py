@@ -25,6 +25,7 @@ _COMMAND_MODULES = [
     "specenh.report.cli",
     "specenh.metrics.cli",
     "specenh.bench.cli",
+    "specenh.frontends.cli",
 ]
 
 

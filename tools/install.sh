@@ -23,7 +23,7 @@ pip=("${venv}/bin/python" -m pip --disable-pip-version-check)
 log "installing ${TORCH_SPEC}"
 # shellcheck disable=SC2086
 "${pip[@]}" install -q ${TORCH_SPEC}
-log "installing specenh and its dependencies (nemo_toolkit[asr], kaldiio, librosa, ...)"
-"${pip[@]}" install -q -e "${root}[test]"
+log "installing specenh and its dependencies (nemo_toolkit[asr], kaldiio, librosa, ...; onnx/onnxruntime for export)"
+"${pip[@]}" install -q -e "${root}[test,export]"
 "${venv}/bin/python" "${tools_dir}/check_env.py"
 log "done: recipes activate ${venv} through their path.sh"

@@ -10,7 +10,8 @@ def _run(args: argparse.Namespace) -> int:
     sections = list(bench.SECTIONS) if args.sections == ["all"] else args.sections
     rows = bench.run(sections, device=args.device, threads=args.threads, quick=args.quick, out_json=args.out,
                      frontends=args.frontends, asr_model=args.asr_model, recipe_dir=args.recipe_dir,
-                     train_config=args.train_config, work_dir=args.work_dir, num_utts=args.num_utts)
+                     train_config=args.train_config, work_dir=args.work_dir, num_utts=args.num_utts,
+                     onnx=args.onnx)
     print(f"machine: {bench.machine_info(args.device)}")
     print(bench.format_table(rows))
     print(f"written: {args.out}")
@@ -34,5 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-config", default=None,
                    help="enhancer config for the train section (default egs/mini/conf/frontend/stylegan.yaml)")
     p.add_argument("--work-dir", default="exp/bench", help="where the random ASR is built")
+    p.add_argument("--onnx", action="store_true",
+                   help="frontends section: also export each log-mel front-end to ONNX (into <work-dir>/onnx) and "
+                        "time onnxruntime on the CPU with the same inputs and threads (needs pip install -e .[export])")
     p.add_argument("--num-utts", type=int, default=None, help="synthetic utterances (4 s each; default 64, quick 8)")
     p.set_defaults(func=_run)

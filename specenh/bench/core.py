@@ -233,10 +233,49 @@ def default_frontend_names() -> list[str]:
             and not n.startswith("_")]
 
 
+def _onnx_session(fe, label: str, threads: int, work_dir: str | Path) -> tuple[object, float] | None:
+    """Export a log-mel front-end to ``work_dir/onnx/`` and open an onnxruntime CPU session with
+    ``threads`` intra-op threads: (session, export seconds), or None (logged) where it cannot be exported."""
+    import re
+
+    from specenh.frontends.export import export, require_packages, session
+
+    require_packages()
+    path = Path(work_dir) / "onnx" / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") + ".onnx")
+    try:
+        res = export(fe, path, check=False)
+    except Exception as e:  # noqa: BLE001 - one front-end that does not export must not end the benchmark
+        log.warning("onnx: %s not exported (%s: %s)", label, type(e).__name__, str(e).splitlines()[0][:200])
+        return None
+    return session(path, threads), res.seconds
+
+
+def _time_onnx(sess, inputs: list[tuple[torch.Tensor, torch.Tensor]], min_time: float) -> tuple[float, float]:
+    """(seconds per pass of the onnxruntime session over all ``inputs``, peak memory MB); inputs as
+    numpy arrays prepared before timing (zero-copy views of the same tensors PyTorch gets)."""
+    from specenh.frontends.export import OUTPUT
+
+    names = [i.name for i in sess.get_inputs()]
+    feeds = [{names[0]: x.cpu().numpy(), names[1]: xl.cpu().numpy().astype(np.int64)} for x, xl in inputs]
+
+    def one_pass():
+        for f in feeds:
+            sess.run([OUTPUT], f)
+
+    with _Mem("cpu") as m:
+        sec = timeit(one_pass, min_time)
+    return sec, m.mb
+
+
 def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
-                    specs: list[str] | None = None, batches: tuple[int, ...] = (1, 32)) -> list[Row]:
+                    specs: list[str] | None = None, batches: tuple[int, ...] = (1, 32), onnx: bool = False,
+                    work_dir: str | Path = "exp/bench") -> list[Row]:
     """Inference of each registered front-end at its default size (and of any checkpoint or name in
-    ``specs``), batch 1 and batch 32: x real time of the front-end alone (its input already in memory)."""
+    ``specs``), batch 1 and batch 32: x real time of the front-end alone (its input already in memory).
+
+    ``onnx``: also export each log-mel front-end (:mod:`specenh.frontends.export`) and time onnxruntime
+    (CPU, the same thread count) on the same batches, in a row next to PyTorch's with the ratio
+    onnxruntime / PyTorch; the export time is in the row's ``extra``."""
     from specenh.frontends.base import REGISTRY, _import_all, resolve
 
     _import_all()
@@ -250,6 +289,12 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
         fe = resolve(spec).to(device).eval()
         label = f"{fe.name} ({Path(spec).name})" if spec not in REGISTRY else f"{fe.name} (default size)"
         n_params = sum(p.numel() for p in fe.parameters())
+        ort = None
+        if onnx and fe.domain == "logmel":
+            if device != "cpu":
+                log.warning("onnx: onnxruntime is timed on the CPU only (--device cpu)")
+            else:
+                ort = _onnx_session(fe, label, threads, work_dir)
         for b in batches:
             if fe.domain == "logmel":
                 inputs = _feat_batches(feats, b)
@@ -265,6 +310,13 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
             rows.append(Row("frontends", label, audio_s / sec, threads, device, b, audio_s, sec, mb,
                             extra={"params": n_params, "domain": fe.domain}))
             log.info("front-end %s batch %d: %.0fx real time", label, b, audio_s / sec)
+            if ort is not None:
+                osec, omb = _time_onnx(ort[0], inputs, min_time)
+                rows.append(Row("frontends", f"{label} [onnxruntime]", audio_s / osec, threads, "cpu", b, audio_s,
+                                osec, omb, ratio_to="PyTorch", ratio=sec / osec,
+                                extra={"params": n_params, "domain": fe.domain, "export_s": ort[1]}))
+                log.info("front-end %s batch %d, onnxruntime: %.0fx real time (%.2f x PyTorch)", label, b,
+                         audio_s / osec, sec / osec)
     return rows
 
 
@@ -495,9 +547,10 @@ SECTIONS = ("features", "frontends", "asr", "stage5", "train", "vocoder")
 def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None = None, quick: bool = False,
         out_json: str | Path | None = None, num_utts: int | None = None, seconds: float = 4.0,
         frontends: list[str] | None = None, asr_model: str | None = None, recipe_dir: str | Path = "egs/mini",
-        train_config: str | None = None, work_dir: str | Path = "exp/bench") -> list[Row]:
+        train_config: str | None = None, work_dir: str | Path = "exp/bench", onnx: bool = False) -> list[Row]:
     """Run the named sections for each thread count; ``quick``: few utterances, short timings, batch
-    sizes and steps cut (a smoke test, not figures to quote)."""
+    sizes and steps cut (a smoke test, not figures to quote). ``onnx``: the frontends section also
+    times each log-mel front-end exported to ONNX in onnxruntime (:func:`bench_frontends`)."""
     threads = threads or ([2] if quick else [1, 2])
     if device.startswith("cuda"):
         threads = threads[-1:]
@@ -515,7 +568,7 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
                 rows += bench_features(waves, th, device, 16, min_time)
             elif sec == "frontends":
                 rows += bench_frontends(waves, th, device, 32, min_time, frontends,
-                                        batches=(1, 8) if quick else (1, 32))
+                                        batches=(1, 8) if quick else (1, 32), onnx=onnx, work_dir=work_dir)
             elif sec == "asr":
                 rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
             elif sec == "stage5":

@@ -124,6 +124,26 @@ class ExportResult:
     check_frames: list[int] = field(default_factory=list)
 
 
+def require_packages(*, runtime: bool = True) -> None:
+    """Raise a RuntimeError naming the extra to install when onnx / onnxscript (/ onnxruntime) are missing."""
+    import importlib.util
+
+    names = ["onnx", "onnxscript"] + (["onnxruntime"] if runtime else [])
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        raise RuntimeError(f"ONNX export needs {', '.join(missing)}: pip install -e .[export]")
+
+
+def export_spec(spec: str | Path, out: str | Path, options: dict[str, Any] | None = None, *,
+                check: bool = True) -> ExportResult:
+    """Resolve a front-end spec (name, ``model.pt``, inference-variant YAML; ``options`` as for
+    :func:`specenh.frontends.base.resolve`, e.g. ``{"alpha": 0.7, "psi": 0.5}``) and export it."""
+    from specenh.frontends.base import resolve
+
+    require_packages(runtime=check)
+    return export(resolve(spec, options), out, check=check)
+
+
 def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OPSET) -> ExportResult:
     """Export ``fe`` (inference options as configured) to ``out`` (.onnx) with dynamic batch and time
     axes; with ``check``, run the file in onnxruntime on a batch of other lengths than the example
@@ -140,7 +160,7 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
     t0 = time.perf_counter()
     with torch.no_grad():
         prog = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=module.input_names,
-                                 output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=True)
+                                 output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=False)
     prog.save(str(out))
     sec = time.perf_counter() - t0
     res = ExportResult(out, sec)

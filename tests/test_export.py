@@ -1,0 +1,141 @@
+"""ONNX export of the log-mel front-ends (``specenh export``): onnxruntime equals PyTorch within 1e-4 on
+inputs of other batch sizes and lengths than the traced example, with the inference options baked in;
+the export-friendly rewrites equal what they replace; what cannot be exported says why."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from specenh.frontends import build
+from specenh.frontends.bwe import LOG_FLOOR, estimate_cutoff_band
+from specenh.frontends.export import ExportModule, example_inputs
+
+TOL = 1e-4
+TINY_GAN = {"name": "stylegan", "latent_dim": 16, "style_depth": 2, "capacity": 2, "fmap_max": 8}
+
+
+def _randomise(fe, seed: int = 0, scale: float = 0.05):
+    """Non-trivial weights (the default inits start close to the identity)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in fe.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    return fe.eval()
+
+
+def _ort_vs_torch(fe, path, frames_list=((37, 90), (13,))) -> list[float]:
+    """Max abs difference between onnxruntime on ``path`` and ``fe.enhance`` for batches of the given
+    frame counts (each a batch size and lengths the exporter did not trace)."""
+    ort = pytest.importorskip("onnxruntime")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    module = ExportModule(fe)
+    diffs = []
+    for seed, frames in enumerate(frames_list):
+        inputs = example_inputs(module, fe.config.get("n_bands", fe.config.get("n_mels", 80)), frames, seed=seed + 3)
+        kw = {"mask": inputs[2]} if len(inputs) > 2 else {}
+        ref, _ = fe.enhance(inputs[0], inputs[1], **kw)
+        got = sess.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
+        assert got.shape == tuple(ref.shape)
+        assert not np.allclose(got, inputs[0].numpy(), atol=1e-3)  # the graph does something
+        diffs.append(float(np.abs(got - ref.numpy()).max()))
+    return diffs
+
+
+@pytest.fixture(scope="module")
+def _onnx():
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(name, reason=f"{name} not installed (pip install -e .[export])")
+
+
+def test_cli_exports_stylegan_with_options_baked_in(_onnx, tmp_path):
+    """The reference enhancer as the mini recipe configures it (residual, gated, relative-level condition
+    encoder), one refinement block, truncation psi and observation adding fixed at export."""
+    from specenh.cli import main
+
+    torch.manual_seed(0)
+    cfg = {**TINY_GAN, "residual": True, "gate": True, "cond_channels": 3, "cond_relative": True,
+           "refine_blocks": 1}
+    fe = _randomise(build(cfg))
+    fe.save(tmp_path / "model.pt")
+    out = tmp_path / "fe.onnx"
+    assert main(["export", "--frontend", str(tmp_path / "model.pt"), "--out", str(out),
+                 "--frontend-opts", "psi=0.5", "alpha=0.7", "--no-check"]) == 0
+    fe.configure_inference(psi=0.5, alpha=0.7)
+    assert max(_ort_vs_torch(fe, out)) <= TOL
+    fe.configure_inference(alpha=1.0)  # the options are in the graph: other options give other outputs
+    x, lens = example_inputs(ExportModule(fe), 80, (20,), seed=9)
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"features": x.numpy(),
+                                                                                         "lengths": lens.numpy()})[0]
+    assert np.abs(got - fe.enhance(x, lens)[0].numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("cfg", [
+    {"name": "bwe", "hidden": 32, "dilations": [1, 2]},     # cut-off estimated in the graph
+    {"name": "inpaint", "channels": [8, 16, 16]},           # blind
+])
+def test_export_matches_pytorch(_onnx, tmp_path, cfg):
+    from specenh.frontends.export import export
+
+    torch.manual_seed(0)
+    fe = _randomise(build(cfg))
+    res = export(fe, tmp_path / "fe.onnx")  # its own check: other lengths than the traced example
+    assert res.max_abs_diff is not None and res.max_abs_diff <= TOL
+    assert max(_ort_vs_torch(fe, res.path)) <= TOL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg,opts", [
+    ({"name": "inpaint", "channels": [8, 16], "oracle_mask": True}, {}),
+    ({"name": "bwe", "hidden": 32, "dilations": [1], "attn_layers": 1, "attn_heads": 2}, {"alpha": 0.5}),
+    ({"name": "bwe", "hidden": 32, "dilations": [1, 2], "cutoff_hz": 2000}, {}),
+    ({**TINY_GAN, "residual": True}, {"alpha": 0.5, "alpha_domain": "power"}),
+])
+def test_export_variants(_onnx, tmp_path, cfg, opts):
+    from specenh.frontends.export import export
+
+    torch.manual_seed(0)
+    fe = _randomise(build(cfg)).configure_inference(**opts)
+    res = export(fe, tmp_path / "fe.onnx", check=False)
+    assert max(_ort_vs_torch(fe, res.path)) <= TOL
+
+
+def test_what_cannot_be_exported_says_why():
+    fe = build(TINY_GAN).configure_inference(alpha=[0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="one weight"):
+        ExportModule(fe)
+    with pytest.raises(ValueError, match="noise_mode=zero"):
+        ExportModule(build({**TINY_GAN, "noise_mode": "random"}))
+    with pytest.raises(ValueError, match="waveforms"):
+        ExportModule(build({"name": "mask", "hidden": 8, "lstm_hidden": 4, "dilations": [1]}))
+
+
+def _cutoff_with_cumprod(feats, lengths, floor=LOG_FLOOR, margin=1.5, fraction=0.5):
+    """The former estimate (a cumulative product over the flipped empty-band flags)."""
+    b, d, t = feats.shape
+    lengths = lengths.clamp(min=1, max=t)
+    valid = torch.arange(t)[None, :] < lengths[:, None]
+    loud = feats.amax(dim=1).masked_fill(~valid, float("-inf"))
+    k = (lengths.float() * fraction).ceil().long().clamp(min=1) - 1
+    thr = loud.sort(dim=1, descending=True).values.gather(1, k[:, None])
+    sel = (valid & (loud >= thr)).to(feats.dtype)
+    prof = (feats * sel[:, None, :]).sum(-1) / sel.sum(-1, keepdim=True).clamp_min(1)
+    return d - torch.cumprod((prof < floor + margin).flip(-1).long(), dim=-1).sum(-1)
+
+
+def test_export_friendly_rewrites_equal_the_originals():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        x = -8 + 3 * torch.randn(4, 80, 30, generator=g)
+        for i in range(4):
+            x[i, int(torch.randint(0, 81, (1,), generator=g)):] = LOG_FLOOR  # a cut-off anywhere (80: none)
+            x[i, int(torch.randint(0, 80, (1,), generator=g))] = LOG_FLOOR  # and an empty band inside
+        lens = torch.randint(1, 31, (4,), generator=g)
+        assert torch.equal(estimate_cutoff_band(x, lens), _cutoff_with_cumprod(x, lens))
+    gen = build(TINY_GAN).generator
+    assert [gen.padded_size(t) for t in range(1, 40)] == [-(-t // gen.factor) * gen.factor for t in range(1, 40)]
