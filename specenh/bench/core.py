@@ -234,7 +234,7 @@ def default_frontend_names() -> list[str]:
 
 
 def _onnx_session(fe, label: str, threads: int, work_dir: str | Path) -> tuple[object, float] | None:
-    """Export a log-mel front-end to ``work_dir/onnx/`` and open an onnxruntime CPU session with
+    """Export a front-end to ``work_dir/onnx/`` and open an onnxruntime CPU session with
     ``threads`` intra-op threads: (session, export seconds), or None (logged) where it cannot be exported."""
     import re
 
@@ -273,7 +273,7 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
     """Inference of each registered front-end at its default size (and of any checkpoint or name in
     ``specs``), batch 1 and batch 32: x real time of the front-end alone (its input already in memory).
 
-    ``onnx``: also export each log-mel front-end (:mod:`specenh.frontends.export`) and time onnxruntime
+    ``onnx``: also export each exportable front-end (:mod:`specenh.frontends.export`) and time onnxruntime
     (CPU, the same thread count) on the same batches, in a row next to PyTorch's with the ratio
     onnxruntime / PyTorch; the export time is in the row's ``extra``."""
     from specenh.frontends.base import REGISTRY, _import_all, resolve
@@ -290,7 +290,7 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
         label = f"{fe.name} ({Path(spec).name})" if spec not in REGISTRY else f"{fe.name} (default size)"
         n_params = sum(p.numel() for p in fe.parameters())
         ort = None
-        if onnx and fe.domain == "logmel":
+        if onnx:
             if device != "cpu":
                 log.warning("onnx: onnxruntime is timed on the CPU only (--device cpu)")
             else:
@@ -550,7 +550,7 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
         train_config: str | None = None, work_dir: str | Path = "exp/bench", onnx: bool = False) -> list[Row]:
     """Run the named sections for each thread count; ``quick``: few utterances, short timings, batch
     sizes and steps cut (a smoke test, not figures to quote). ``onnx``: the frontends section also
-    times each log-mel front-end exported to ONNX in onnxruntime (:func:`bench_frontends`)."""
+    times each exportable front-end exported to ONNX in onnxruntime (:func:`bench_frontends`)."""
     threads = threads or ([2] if quick else [1, 2])
     if device.startswith("cuda"):
         threads = threads[-1:]

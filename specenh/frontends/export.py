@@ -1,9 +1,12 @@
-"""ONNX export of the log-mel front-ends (``specenh export``), with the inference options baked in.
+"""ONNX export of the trained front-ends (``specenh export``), with the inference options baked in.
 
-The exported graph maps ``features`` (float32 [B, D, T], unnormalised log-mel) and ``lengths``
-(int64 [B], valid frames) to ``enhanced`` (float32 [B, D, T], zero past ``lengths``): what
-:meth:`FrontEnd.enhance` returns for one fixed set of inference options. Batch and time are dynamic axes.
-An oracle-mask inpainter takes a third input, ``hole_mask`` (bool [B, D, T], True = hole).
+The log-mel front-ends (stylegan and its variants, bwe, inpaint) export as a graph from ``features``
+(float32 [B, D, T], unnormalised log-mel) and ``lengths`` (int64 [B], valid frames) to ``enhanced``
+(float32 [B, D, T], zero past ``lengths``): what :meth:`FrontEnd.enhance` returns for one fixed set of
+inference options. An oracle-mask inpainter takes a third input, ``hole_mask`` (bool [B, D, T],
+True = hole). The waveform front-end ``mask`` exports from ``waveform`` (float32 [B, N]) and ``lengths``
+(samples) to ``enhanced`` [B, N], through an export-friendly rewrite of its STFT, LSTM and inverse STFT
+(:mod:`specenh.frontends.mask_export`). Batch and time are dynamic axes.
 
 What is fixed at export time (:class:`ExportModule`):
 
@@ -14,17 +17,19 @@ What is fixed at export time (:class:`ExportModule`):
 - a bandwidth extender's fixed cut-off, if its config names one (else the cut-off is estimated in
   the graph, per utterance).
 
-Needs the optional packages ``onnx`` and ``onnxscript`` (export) and ``onnxruntime`` (checking and running):
-``pip install -e .[export]``.
+The exporter is ``torch.onnx.export(..., dynamo=True)``; it needs the optional packages ``onnx`` and
+``onnxscript``, and the check against PyTorch needs ``onnxruntime``: ``pip install -e .[export]``.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -40,6 +45,7 @@ LOG_FLOOR = math.log(2.0**-24)  # the value of an empty log-mel band
 OPSET = 18
 #: input and output names of the exported graph
 INPUTS = ("features", "lengths")
+WAVE_INPUTS = ("waveform", "lengths")  # the mask front-end: waveforms [B, N] and their lengths in samples
 MASK_INPUT = "hole_mask"
 OUTPUT = "enhanced"
 
@@ -53,8 +59,14 @@ class ExportModule(nn.Module):
 
     def __init__(self, fe: FrontEnd):
         super().__init__()
-        if fe.domain != "logmel":
-            raise ValueError(f"front-end {fe.name!r} works on waveforms: ONNX export is for log-mel front-ends")
+        self.wave_graph = None
+        if fe.domain == "wave":
+            from specenh.frontends.mask import MaskEnhancer
+            from specenh.frontends.mask_export import MaskGraph
+
+            if not isinstance(fe, MaskEnhancer):
+                raise ValueError(f"front-end {fe.name!r} works on waveforms: of those only 'mask' exports to ONNX")
+            self.wave_graph = MaskGraph(fe)
         if fe.needs_clean or not fe.standalone:
             raise ValueError(f"front-end {fe.name!r} cannot be exported (it needs the clean input or the "
                              f"frozen ASR at inference)")
@@ -76,11 +88,19 @@ class ExportModule(nn.Module):
         self.register_buffer("latent", latent, persistent=False)
 
     @property
+    def domain(self) -> str:
+        return self.fe.domain
+
+    @property
     def input_names(self) -> list[str]:
+        if self.wave_graph is not None:
+            return list(WAVE_INPUTS)
         return [*INPUTS, MASK_INPUT] if self.takes_mask else list(INPUTS)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor,
                 hole_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.wave_graph is not None:
+            return self.wave_graph(features, lengths)
         kw: dict[str, Any] = {}
         if self.latent is not None:
             kw["z"] = self.latent
@@ -98,6 +118,10 @@ def example_inputs(module: ExportModule, n_bands: int, frames: tuple[int, ...] =
     the log floor), lengths (int64 [B]) and, when the module takes one, a random hole mask:
     B = len(frames), T = max(frames), zero past each length."""
     g = torch.Generator().manual_seed(seed)
+    if module.domain == "wave":  # waveforms of about as many 10 ms frames
+        lengths = torch.tensor([160 * f + 37 for f in frames], dtype=torch.int64)
+        x = 0.1 * torch.randn(len(frames), int(lengths.max()), generator=g)
+        return mask_padding(x, lengths), lengths
     t = max(frames)
     lengths = torch.tensor(frames, dtype=torch.int64)
     x = -8.0 + 3.0 * torch.randn(len(frames), n_bands, t, generator=g)
@@ -134,14 +158,22 @@ def require_packages(*, runtime: bool = True) -> None:
         raise RuntimeError(f"ONNX export needs {', '.join(missing)}: pip install -e .[export]")
 
 
-def export_spec(spec: str | Path, out: str | Path, options: dict[str, Any] | None = None, *,
-                check: bool = True) -> ExportResult:
-    """Resolve a front-end spec (name, ``model.pt``, inference-variant YAML; ``options`` as for
-    :func:`specenh.frontends.base.resolve`, e.g. ``{"alpha": 0.7, "psi": 0.5}``) and export it."""
-    from specenh.frontends.base import resolve
-
-    require_packages(runtime=check)
-    return export(resolve(spec, options), out, check=check)
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's deprecation and tracing warnings and its notes about optional packages
+    (torchvision) for the duration of one export; errors still raise."""
+    names = ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx.experimental.symbolic_shapes")
+    levels = {n: logging.getLogger(n).level for n in names}
+    try:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        for n, lvl in levels.items():
+            logging.getLogger(n).setLevel(lvl)
 
 
 def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OPSET) -> ExportResult:
@@ -151,14 +183,17 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
     module = ExportModule(fe)
     d = n_bands_of(fe)
     args = example_inputs(module, d)
-    batch, time_ = torch.export.Dim("batch", min=1), torch.export.Dim("frames", min=1)
-    shapes: dict[str, Any] = {"features": {0: batch, 2: time_}, "lengths": {0: batch}}
+    batch = torch.export.Dim("batch", min=1)
+    if module.domain == "wave":
+        shapes: dict[str, Any] = {"features": {0: batch, 1: torch.export.Dim("samples", min=1)}, "lengths": {0: batch}}
+    else:
+        shapes = {"features": {0: batch, 2: torch.export.Dim("frames", min=1)}, "lengths": {0: batch}}
     if module.takes_mask:
-        shapes["hole_mask"] = {0: batch, 2: time_}
+        shapes["hole_mask"] = shapes["features"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         prog = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=module.input_names,
                                  output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=False)
     prog.save(str(out))
@@ -198,3 +233,36 @@ def max_abs_diff(module: ExportModule, path: str | Path, inputs: tuple[torch.Ten
     if got.shape != ref.shape:
         raise RuntimeError(f"onnxruntime output {got.shape} vs PyTorch {ref.shape}")
     return float(np.abs(got - ref).max())
+
+
+def check_on_features(fe: FrontEnd, path: str | Path, feats_scp: str | Path, max_utts: int = 4) -> dict[str, Any]:
+    """onnxruntime vs PyTorch on real features: the first ``max_utts`` utterances of ``feats_scp``
+    (a stage-3 ``feats.scp``, paths relative to the working directory as in a recipe), each alone and
+    all together as one padded batch. An oracle-mask inpainter gets the set's saved hole masks.
+    Returns ``{"max_abs_diff", "utts", "frames"}``."""
+    from specenh.features.io import iter_scp_keys, load_feat, pad_batch, read_feats_scp
+
+    module = ExportModule(fe)
+    feats = read_feats_scp(feats_scp)
+    utts = list(iter_scp_keys(feats_scp))[: max(1, int(max_utts))]
+    if not utts:
+        raise ValueError(f"{feats_scp}: no utterances")
+    mats = [load_feat(feats, u) for u in utts]
+    masks = None
+    if module.takes_mask:
+        from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
+
+        masks = load_mel_masks(Path(feats_scp).parent, utts, {u: m.shape[0] for u, m in zip(utts, mats)})
+    sess = session(path)
+    groups = [[i] for i in range(len(utts))] + ([list(range(len(utts)))] if len(utts) > 1 else [])
+    worst = 0.0
+    for idx in groups:
+        x, lengths = pad_batch([mats[i] for i in idx])
+        inputs: tuple[torch.Tensor, ...] = (x, lengths)
+        if masks is not None:
+            inputs += (pad_mel_masks([masks[i] for i in idx], x.shape[-1]),)
+        with torch.inference_mode():
+            ref = module(*inputs).numpy()
+        worst = max(worst, float(np.abs(run_onnx(sess, inputs) - ref).max()))
+    return {"max_abs_diff": worst, "utts": utts, "frames": [int(m.shape[0]) for m in mats]}
+
