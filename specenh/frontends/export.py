@@ -54,7 +54,9 @@ class ExportModule(nn.Module):
     """A front-end with its inference options fixed, as a graph of tensors only.
 
     ``forward(features [B, D, T], lengths [B] int64[, hole_mask [B, D, T] bool]) -> enhanced [B, D, T]``,
-    equal to ``fe.enhance(features, lengths[, mask=hole_mask])[0]``.
+    equal to ``fe.enhance(features, lengths[, mask=hole_mask])[0]``; for ``mask`` (waveforms)
+    ``forward(wave [B, N], lengths [B]) -> [B, N]``, equal to ``fe.enhance`` up to float rounding.
+    Raises ValueError, saying why, for a front-end or an option that cannot be exported.
     """
 
     def __init__(self, fe: FrontEnd):
