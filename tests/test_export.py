@@ -45,6 +45,17 @@ def _ort_vs_torch(fe, path, frames_list=((37, 90), (13,))) -> list[float]:
     return diffs
 
 
+def _feats_scp(tmp_path, frames: list[int]):
+    """A stage-3-like feats.scp of log-mel-like features [T, 80] (absolute ark paths)."""
+    import kaldiio
+
+    g = np.random.default_rng(0)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'feats.ark'},{tmp_path / 'feats.scp'}") as w:
+        for i, t in enumerate(frames):
+            w(f"utt{i}", (-8 + 3 * g.standard_normal((t, 80))).astype(np.float32))
+    return tmp_path / "feats.scp"
+
+
 @pytest.fixture(scope="module")
 def _onnx():
     for name in ("onnx", "onnxscript", "onnxruntime"):
@@ -62,8 +73,9 @@ def test_cli_exports_stylegan_with_options_baked_in(_onnx, tmp_path):
     fe = _randomise(build(cfg))
     fe.save(tmp_path / "model.pt")
     out = tmp_path / "fe.onnx"
+    scp = _feats_scp(tmp_path, [50, 17])
     assert main(["export", "--frontend", str(tmp_path / "model.pt"), "--out", str(out),
-                 "--frontend-opts", "psi=0.5", "alpha=0.7", "--no-check"]) == 0
+                 "--frontend-opts", "psi=0.5", "alpha=0.7", "--check-scp", str(scp)]) == 0
     fe.configure_inference(psi=0.5, alpha=0.7)
     assert max(_ort_vs_torch(fe, out)) <= TOL
     fe.configure_inference(alpha=1.0)  # the options are in the graph: other options give other outputs
@@ -145,6 +157,16 @@ def test_mask_export(_onnx, tmp_path, cfg):
     fe = _randomise(build(cfg))
     res = export(fe, tmp_path / "fe.onnx", check=False)
     assert max(_ort_vs_torch(fe, res.path)) <= TOL
+    from specenh.data.audio import write_wav
+    from specenh.frontends.export import check_on_data
+
+    g = np.random.default_rng(0)
+    with open(tmp_path / "wav.scp", "w") as f:
+        for i, n in enumerate((16000, 7001)):
+            write_wav(tmp_path / f"u{i}.wav", (0.1 * g.standard_normal(n)).astype(np.float32), 16000)
+            f.write(f"u{i} {tmp_path / f'u{i}.wav'}\n")
+    chk = check_on_data(fe, res.path, tmp_path / "wav.scp")
+    assert chk["lengths"] == [16000, 7001] and chk["max_abs_diff"] <= TOL
 
 
 def _cutoff_with_cumprod(feats, lengths, floor=LOG_FLOOR, margin=1.5, fraction=0.5):

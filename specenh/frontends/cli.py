@@ -9,9 +9,9 @@ log = logging.getLogger(__name__)
 
 def _export(args: argparse.Namespace) -> int:
     from specenh.frontends.base import parse_options, resolve
-    from specenh.frontends.export import check_on_features, export, require_packages
+    from specenh.frontends.export import check_on_data, export, require_packages
 
-    require_packages(runtime=not args.no_check or bool(args.check_feats))
+    require_packages(runtime=not args.no_check or bool(args.check_scp))
     fe = resolve(args.frontend, parse_options(args.frontend_opts))
     res = export(fe, args.out, check=not args.no_check)
     size_mb = res.path.stat().st_size / 2**20
@@ -21,9 +21,10 @@ def _export(args: argparse.Namespace) -> int:
         print(f"onnxruntime vs PyTorch, random features, one batch of {res.check_frames} frames: "
               f"max abs diff {res.max_abs_diff:.2e}")
         diffs.append(res.max_abs_diff)
-    if args.check_feats:
-        chk = check_on_features(fe, res.path, args.check_feats, args.check_utts)
-        print(f"onnxruntime vs PyTorch, {len(chk['utts'])} utterances of {args.check_feats} ({chk['frames']} frames; "
+    if args.check_scp:
+        chk = check_on_data(fe, res.path, args.check_scp, args.check_utts)
+        unit = "samples" if fe.domain == "wave" else "frames"
+        print(f"onnxruntime vs PyTorch, {len(chk['utts'])} utterances of {args.check_scp} ({chk['lengths']} {unit}; "
               f"each alone and as one batch): max abs diff {chk['max_abs_diff']:.2e}")
         diffs.append(chk["max_abs_diff"])
     if diffs and max(diffs) > args.tolerance:
@@ -39,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frontend-opts", nargs="*", default=None,
                    help="inference options baked into the graph, key=value (e.g. psi=0.5 alpha=0.7)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime vs PyTorch comparison")
-    p.add_argument("--check-feats", default=None,
-                   help="also compare on real features: a stage-3 feats.scp (paths relative to the working directory)")
-    p.add_argument("--check-utts", type=int, default=4, help="utterances of --check-feats to compare")
+    p.add_argument("--check-scp", default=None,
+                   help="also compare on real data: a stage-3 feats.scp (log-mel front-ends) or a data dir's wav.scp "
+                        "(mask); paths in it relative to the working directory")
+    p.add_argument("--check-utts", type=int, default=4, help="utterances of --check-scp to compare")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed max abs difference of the check (exit status 1 above it)")
     p.set_defaults(func=_export)

@@ -237,34 +237,52 @@ def max_abs_diff(module: ExportModule, path: str | Path, inputs: tuple[torch.Ten
     return float(np.abs(got - ref).max())
 
 
-def check_on_features(fe: FrontEnd, path: str | Path, feats_scp: str | Path, max_utts: int = 4) -> dict[str, Any]:
-    """onnxruntime vs PyTorch on real features: the first ``max_utts`` utterances of ``feats_scp``
-    (a stage-3 ``feats.scp``, paths relative to the working directory as in a recipe), each alone and
-    all together as one padded batch. An oracle-mask inpainter gets the set's saved hole masks.
-    Returns ``{"max_abs_diff", "utts", "frames"}``."""
-    from specenh.features.io import iter_scp_keys, load_feat, pad_batch, read_feats_scp
+def _real_inputs(module: ExportModule, scp: str | Path, max_utts: int) -> tuple[list[str], list[np.ndarray], Any]:
+    """(utterances, inputs, hole masks or None) of the first ``max_utts`` entries of ``scp``: a stage-3
+    ``feats.scp`` ([T, D] each) for a log-mel front-end, a data dir's ``wav.scp`` ([N, 1] each) for ``mask``."""
+    from specenh.data.kaldi import read_kv
 
-    module = ExportModule(fe)
-    feats = read_feats_scp(feats_scp)
-    utts = list(iter_scp_keys(feats_scp))[: max(1, int(max_utts))]
+    table = read_kv(scp)
+    utts = list(table)[: max(1, int(max_utts))]
     if not utts:
-        raise ValueError(f"{feats_scp}: no utterances")
+        raise ValueError(f"{scp}: no utterances")
+    if module.domain == "wave":
+        from specenh.data.audio import load_audio
+
+        return utts, [load_audio(table[u], 16000, utt=u)[0][:, None] for u in utts], None
+    from specenh.features.io import load_feat, read_feats_scp
+
+    feats = read_feats_scp(scp)
     mats = [load_feat(feats, u) for u in utts]
     masks = None
     if module.takes_mask:
-        from specenh.frontends.inpaint import load_mel_masks, pad_mel_masks
+        from specenh.frontends.inpaint import load_mel_masks
 
-        masks = load_mel_masks(Path(feats_scp).parent, utts, {u: m.shape[0] for u, m in zip(utts, mats)})
+        masks = load_mel_masks(Path(scp).parent, utts, {u: m.shape[0] for u, m in zip(utts, mats)})
+    return utts, mats, masks
+
+
+def check_on_data(fe: FrontEnd, path: str | Path, scp: str | Path, max_utts: int = 4) -> dict[str, Any]:
+    """onnxruntime vs PyTorch on real data: the first ``max_utts`` utterances of ``scp`` (a stage-3
+    ``feats.scp`` for a log-mel front-end, a data dir's ``wav.scp`` for ``mask``; paths relative to the
+    working directory as in a recipe), each alone and all together as one padded batch. An oracle-mask
+    inpainter gets the set's saved hole masks. Returns ``{"max_abs_diff", "utts", "lengths"}``
+    (lengths in frames or samples)."""
+    from specenh.features.io import pad_batch
+
+    module = ExportModule(fe)
+    utts, mats, masks = _real_inputs(module, scp, max_utts)
     sess = session(path)
     groups = [[i] for i in range(len(utts))] + ([list(range(len(utts)))] if len(utts) > 1 else [])
     worst = 0.0
     for idx in groups:
-        x, lengths = pad_batch([mats[i] for i in idx])
-        inputs: tuple[torch.Tensor, ...] = (x, lengths)
+        x, lengths = pad_batch([mats[i] for i in idx])  # [B, D, T] (waveforms: [B, 1, N])
+        inputs: tuple[torch.Tensor, ...] = (x[:, 0] if module.domain == "wave" else x, lengths)
         if masks is not None:
+            from specenh.frontends.inpaint import pad_mel_masks
+
             inputs += (pad_mel_masks([masks[i] for i in idx], x.shape[-1]),)
         with torch.inference_mode():
             ref = module(*inputs).numpy()
         worst = max(worst, float(np.abs(run_onnx(sess, inputs) - ref).max()))
-    return {"max_abs_diff": worst, "utts": utts, "frames": [int(m.shape[0]) for m in mats]}
-
+    return {"max_abs_diff": worst, "utts": utts, "lengths": [int(m.shape[0]) for m in mats]}
