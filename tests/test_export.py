@@ -193,3 +193,22 @@ def test_export_friendly_rewrites_equal_the_originals():
         assert torch.equal(estimate_cutoff_band(x, lens), _cutoff_with_cumprod(x, lens))
     gen = build(TINY_GAN).generator
     assert [gen.padded_size(t) for t in range(1, 40)] == [-(-t // gen.factor) * gen.factor for t in range(1, 40)]
+
+
+def test_bench_times_onnxruntime_next_to_pytorch(_onnx, tmp_path):
+    """``specenh bench --onnx``: for an exportable front-end, an onnxruntime row after each PyTorch row, on the
+    same batches and thread count, with its ratio to PyTorch in the same run; a front-end that does not
+    export (specsub) keeps its PyTorch rows only."""
+    from specenh.bench.core import bench_frontends, synthetic_audio
+
+    torch.manual_seed(0)
+    _randomise(build({"name": "bwe", "hidden": 16, "dilations": [1]})).save(tmp_path / "bwe.pt")
+    rows = bench_frontends(synthetic_audio(3, 1.0), 1, "cpu", 2, 0.05, [str(tmp_path / "bwe.pt"), "specsub"],
+                           batches=(1, 2), onnx=True, work_dir=tmp_path)
+    names = [(r.name, r.batch) for r in rows]
+    assert names == [("bwe (bwe.pt)", 1), ("bwe (bwe.pt) [onnxruntime]", 1), ("bwe (bwe.pt)", 2),
+                     ("bwe (bwe.pt) [onnxruntime]", 2), ("specsub (default size)", 1), ("specsub (default size)", 2)]
+    for pt, ort in ((rows[0], rows[1]), (rows[2], rows[3])):
+        assert ort.ratio_to == "PyTorch" and ort.ratio == pytest.approx(pt.wall_s / ort.wall_s)
+        assert ort.threads == pt.threads == 1 and ort.audio_s == pt.audio_s and ort.extra["export_s"] > 0
+    assert (tmp_path / "onnx" / "bwe_bwe.pt.onnx").is_file()
