@@ -144,9 +144,13 @@ def n_bands_of(fe: FrontEnd) -> int:
 
 @dataclass
 class ExportResult:
+    """What :func:`export` wrote: the file, the export's wall time (trace, convert, save) and, when
+    checked, the largest |onnxruntime - PyTorch| on a batch of ``check_frames`` frames (waveforms: as
+    many 10 ms frames)."""
+
     path: Path
-    seconds: float            # torch.onnx.export wall time
-    max_abs_diff: float | None = None   # onnxruntime vs PyTorch on the check inputs
+    seconds: float
+    max_abs_diff: float | None = None
     check_frames: list[int] = field(default_factory=list)
 
 
@@ -192,13 +196,15 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
         shapes = {"features": {0: batch, 2: torch.export.Dim("frames", min=1)}, "lengths": {0: batch}}
     if module.takes_mask:
         shapes["hole_mask"] = shapes["features"]
+    from specenh.utils.io import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with torch.no_grad(), _quiet_exporter():
         prog = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=module.input_names,
                                  output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=False)
-    prog.save(str(out))
+    with atomic_path(out) as tmp:  # a failed or interrupted export leaves no half-written file
+        prog.save(str(tmp))
     sec = time.perf_counter() - t0
     res = ExportResult(out, sec)
     log.info("exported %s to %s in %.1f s", fe.name, out, sec)
