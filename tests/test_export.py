@@ -64,12 +64,12 @@ def _onnx():
 
 def test_cli_exports_stylegan_with_options_baked_in(_onnx, tmp_path):
     """The reference enhancer as the mini recipe configures it (residual, gated, relative-level condition
-    encoder), one refinement block, truncation psi and observation adding fixed at export."""
+    encoder; two blocks to keep the export short), truncation psi and observation adding fixed at export."""
     from specenh.cli import main
 
     torch.manual_seed(0)
-    cfg = {**TINY_GAN, "residual": True, "gate": True, "cond_channels": 3, "cond_relative": True,
-           "refine_blocks": 1}
+    cfg = {**TINY_GAN, "n_blocks": 2, "residual": True, "gate": True, "cond_channels": 3, "cond_layers": 1,
+           "cond_relative": True}
     fe = _randomise(build(cfg))
     fe.save(tmp_path / "model.pt")
     out = tmp_path / "fe.onnx"
@@ -87,15 +87,11 @@ def test_cli_exports_stylegan_with_options_baked_in(_onnx, tmp_path):
     assert np.abs(got - fe.enhance(x, lens)[0].numpy()).max() > 1e-3
 
 
-@pytest.mark.parametrize("cfg", [
-    {"name": "bwe", "hidden": 32, "dilations": [1, 2]},     # cut-off estimated in the graph
-    {"name": "inpaint", "channels": [8, 16, 16]},           # blind
-])
-def test_export_matches_pytorch(_onnx, tmp_path, cfg):
+def test_export_matches_pytorch_inpaint(_onnx, tmp_path):
     from specenh.frontends.export import export
 
     torch.manual_seed(0)
-    fe = _randomise(build(cfg))
+    fe = _randomise(build({"name": "inpaint", "channels": [8, 16]}))  # blind
     res = export(fe, tmp_path / "fe.onnx")  # its own check: other lengths than the traced example
     assert res.max_abs_diff is not None and res.max_abs_diff <= TOL
     assert max(_ort_vs_torch(fe, res.path)) <= TOL
@@ -103,6 +99,9 @@ def test_export_matches_pytorch(_onnx, tmp_path, cfg):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg,opts", [
+    ({**TINY_GAN, "residual": True, "gate": True, "cond_channels": 3, "cond_relative": True, "refine_blocks": 1},
+     {"psi": 0.5}),                                                         # five blocks and a refinement block
+    ({"name": "inpaint", "channels": [8, 16, 16]}, {}),
     ({"name": "inpaint", "channels": [8, 16], "oracle_mask": True}, {}),
     ({"name": "bwe", "hidden": 32, "dilations": [1], "attn_layers": 1, "attn_heads": 2}, {"alpha": 0.5}),
     ({"name": "bwe", "hidden": 32, "dilations": [1, 2], "cutoff_hz": 2000}, {}),
@@ -195,14 +194,16 @@ def test_export_friendly_rewrites_equal_the_originals():
     assert [gen.padded_size(t) for t in range(1, 40)] == [-(-t // gen.factor) * gen.factor for t in range(1, 40)]
 
 
-def test_bench_times_onnxruntime_next_to_pytorch(_onnx, tmp_path):
+def test_bench_times_onnxruntime_next_to_pytorch_bwe(_onnx, tmp_path):
     """``specenh bench --onnx``: for an exportable front-end, an onnxruntime row after each PyTorch row, on the
     same batches and thread count, with its ratio to PyTorch in the same run; a front-end that does not
-    export (specsub) keeps its PyTorch rows only."""
+    export (specsub) keeps its PyTorch rows only. The exported bandwidth extender (cut-off estimated in
+    the graph) equals PyTorch."""
     from specenh.bench.core import bench_frontends, synthetic_audio
 
     torch.manual_seed(0)
-    _randomise(build({"name": "bwe", "hidden": 16, "dilations": [1]})).save(tmp_path / "bwe.pt")
+    fe = _randomise(build({"name": "bwe", "hidden": 16, "dilations": [1, 2]}))
+    fe.save(tmp_path / "bwe.pt")
     rows = bench_frontends(synthetic_audio(3, 1.0), 1, "cpu", 2, 0.05, [str(tmp_path / "bwe.pt"), "specsub"],
                            batches=(1, 2), onnx=True, work_dir=tmp_path)
     names = [(r.name, r.batch) for r in rows]
@@ -211,4 +212,4 @@ def test_bench_times_onnxruntime_next_to_pytorch(_onnx, tmp_path):
     for pt, ort in ((rows[0], rows[1]), (rows[2], rows[3])):
         assert ort.ratio_to == "PyTorch" and ort.ratio == pytest.approx(pt.wall_s / ort.wall_s)
         assert ort.threads == pt.threads == 1 and ort.audio_s == pt.audio_s and ort.extra["export_s"] > 0
-    assert (tmp_path / "onnx" / "bwe_bwe.pt.onnx").is_file()
+    assert max(_ort_vs_torch(fe, tmp_path / "onnx" / "bwe_bwe.pt.onnx")) <= TOL
