@@ -182,6 +182,19 @@ def _quiet_exporter() -> Iterator[None]:
             logging.getLogger(n).setLevel(lvl)
 
 
+def _check_dynamic(model: Any, names: list[str]) -> None:
+    """Raise when the exporter fixed the batch or time axis of the first input (a graph that would
+    reject other lengths). Seen with a second LSTM export in one process (torch 2.13): export in a
+    fresh process (``specenh export`` does)."""
+    inp = {i.name: i for i in model.graph.input}[names[0]]
+    dims = inp.type.tensor_type.shape.dim
+    fixed = [k for k in (0, len(dims) - 1) if not dims[k].dim_param]
+    if fixed:
+        shape = [d.dim_param or d.dim_value for d in dims]
+        raise RuntimeError(f"the exporter fixed axis {fixed} of input {names[0]!r} (shape {shape}); "
+                           f"export this front-end in a fresh process")
+
+
 def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OPSET) -> ExportResult:
     """Export ``fe`` (inference options as configured) to ``out`` (.onnx) with dynamic batch and time
     axes; with ``check``, run the file in onnxruntime on a batch of other lengths than the example
@@ -203,6 +216,7 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
     with torch.no_grad(), _quiet_exporter():
         prog = torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, input_names=module.input_names,
                                  output_names=[OUTPUT], opset_version=opset, external_data=False, verbose=False)
+    _check_dynamic(prog.model_proto, module.input_names)
     with atomic_path(out) as tmp:  # a failed or interrupted export leaves no half-written file
         prog.save(str(tmp))
     sec = time.perf_counter() - t0
