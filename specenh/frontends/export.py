@@ -168,7 +168,8 @@ def require_packages(*, runtime: bool = True) -> None:
 def _quiet_exporter() -> Iterator[None]:
     """Silence the exporter's deprecation and tracing warnings and its notes about optional packages
     (torchvision) for the duration of one export; errors still raise."""
-    names = ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx.experimental.symbolic_shapes")
+    names = ("torch.onnx", "torch._dynamo", "torch.export", "torch.fx.experimental.symbolic_shapes", "onnxscript",
+             "onnx_ir")
     levels = {n: logging.getLogger(n).level for n in names}
     try:
         for n in names:
