@@ -45,8 +45,8 @@ from specenh.frontends.stylegan.model import DEFAULTS as MODEL_DEFAULTS
 from specenh.frontends.stylegan.model import Discriminator, StyleGANEnhancer
 from specenh.train import FrontendData, register_trainer, select_conditions
 from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
-from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, check_sections, fit, resolve_train,
-                                   selected_weights, set_threads, write_train_info)
+from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, check_sections, fit, register_added_key,
+                                   resolve_train, selected_weights, set_threads, write_train_info)
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ DEFAULTS: dict[str, Any] = {
         "image_every_steps": 200,    # spectrogram images (TensorBoard) in training and at validation
     },
 }
+
+
+register_added_key("loss.ctc_weight", 0.0)  # checkpoints from before the CTC loss resume with it off
 
 
 def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
