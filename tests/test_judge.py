@@ -218,3 +218,18 @@ def test_stage7_judge_clean_low_degraded_higher(judge_model, ljspeech_root, tmp_
     md = write_report(tmp_path / "exp" / "decode", tmp_path / "RESULTS.md", test_sets=["test"],
                       resynth_dir=tmp_path / "exp" / "resynth").read_text()
     assert f"{100 * j['input']['wer']:.1f} [" in md and "Whisper judge" in md
+
+
+def test_preflight_names_a_missing_judge_model(tmp_path):
+    """The driver's fail-fast check: a --judge_model that is not a CTranslate2 dir stops the run before any work;
+    the judge is only checked when stage 7 runs."""
+    from specenh.stages.preflight import check
+
+    repo = Path(__file__).resolve().parents[1]
+    kw = dict(degrade_conf_dir=repo / "egs" / "ljspeech" / "conf" / "degrade", train_conditions=[],
+              test_conditions=["noise_5db"], frontend_conf_dir=repo / "egs" / "ljspeech" / "conf" / "frontend",
+              frontends=["identity"], exp_dir=tmp_path / "exp", asr_model="train",
+              asr_config=repo / "egs" / "ljspeech" / "conf" / "asr" / "conformer_ctc_mini.yaml")
+    probs = check(stage=7, stop_stage=7, judge_model=str(tmp_path / "no_whisper"), **kw)
+    assert any("no_whisper" in p and "CTranslate2" in p for p in probs), probs
+    assert check(stage=1, stop_stage=3, judge_model=str(tmp_path / "no_whisper"), **kw) == []
