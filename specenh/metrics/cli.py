@@ -67,7 +67,7 @@ def _judge(args: argparse.Namespace) -> int:
     ci = f" [{100 * sc['ci_wer'][0]:.2f}, {100 * sc['ci_wer'][1]:.2f}]" if sc["ci_wer"] else ""
     print(f"Whisper judge {info['model']}: WER {100 * sc['wer']:.2f}%{ci} (S={sc['substitutions']} "
           f"D={sc['deletions']} I={sc['insertions']} N={sc['num_ref_words']}) utts={sc['num_utts']} "
-          f"{info['s_per_utt']} s/utt -> {args.out_dir}")
+          f"{info['s_per_utt']} s/utt (CPU {info['cpu_s_per_utt']} s) -> {args.out_dir}")
     return 0
 
 

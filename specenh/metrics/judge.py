@@ -163,7 +163,8 @@ class WhisperJudge:
         self.load_s = time.perf_counter() - t0
         self.version = getattr(fw, "__version__", "?")
         self.audio_s = 0.0    # audio transcribed so far
-        self.compute_s = 0.0  # time spent transcribing it
+        self.compute_s = 0.0  # wall time spent transcribing it
+        self.cpu_s = 0.0      # CPU time of this process spent transcribing it (all threads)
         self.count = 0        # utterances transcribed so far
         log.info("Whisper judge %s loaded from %s in %.1f s (%s, %s, %d thread(s))", self.spec, self.path,
                  self.load_s, device, compute_type, num_threads)
@@ -177,10 +178,11 @@ class WhisperJudge:
             from specenh.data.audio import resample
 
             w = resample(w, sr, SAMPLE_RATE).astype(np.float32)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         segments, _ = self.model.transcribe(w, **DECODE_OPTIONS)
-        text = " ".join(s.text.strip() for s in segments).strip()
+        text = " ".join(s.text.strip() for s in segments).strip()  # the generator decodes here
         self.compute_s += time.perf_counter() - t0
+        self.cpu_s += time.process_time() - c0
         self.audio_s += len(w) / SAMPLE_RATE
         self.count += 1
         return text
@@ -207,6 +209,7 @@ class WhisperJudge:
                 "decode": dict(DECODE_OPTIONS), "normalizer": NORMALIZER.info(),
                 "utts": self.count, "audio_s": round(self.audio_s, 2), "compute_s": round(self.compute_s, 2),
                 "s_per_utt": round(self.compute_s / self.count, 3) if self.count else None,
+                "cpu_s_per_utt": round(self.cpu_s / self.count, 3) if self.count else None,
                 "xrt": round(self.audio_s / self.compute_s, 2) if self.compute_s else None}
 
 

@@ -258,6 +258,7 @@ def _judge_section(resynth_dir: Path, test_sets: list[str], frontend_order: list
     info = summaries[0]["judge"]["info"]
     dec = info.get("decode", {})
     per_utt = [sm["judge"]["info"].get("s_per_utt") for sm in summaries if sm["judge"]["info"].get("s_per_utt")]
+    cpu_utt = [sm["judge"]["info"].get("cpu_s_per_utt") for sm in summaries if sm["judge"]["info"].get("cpu_s_per_utt")]
     n = summaries[0].get("num_utts")
     lines = ["## Whisper judge: WER (%) with 95% bootstrap CI (stage 7)", "",
              f"An independent judge: the pretrained Whisper `{info.get('model')}` ({info.get('engine')}, "
@@ -268,8 +269,9 @@ def _judge_section(resynth_dir: Path, test_sets: list[str], frontend_order: list
              "clean log-mel through the vocoder (its ceiling); *clean*: the clean audio (the judge's floor). "
              f"Text normaliser `{info.get('normalizer', {}).get('name')}` v{info.get('normalizer', {}).get('version')}"
              f": {info.get('normalizer', {}).get('description')}."
-             + (f" Judge time: {min(per_utt):.2f}-{max(per_utt):.2f} s per utterance "
-                f"({info.get('num_threads')} thread(s), {info.get('device')})." if per_utt else ""), "",
+             + (f" Judge time: {min(per_utt):.2f}-{max(per_utt):.2f} s per utterance (wall"
+                + (f"; CPU {min(cpu_utt):.2f}-{max(cpu_utt):.2f} s" if cpu_utt else "")
+                + f"; {info.get('num_threads')} thread(s), {info.get('device')})." if per_utt else ""), "",
              "| set | condition | degraded | vocoder control | " + " | ".join(f"`{f}`" for f in fes)
              + " | clean resynth | clean |", "|---|---|---|---|" + "---|" * len(fes) + "---|---|"]
     for s in sets:
