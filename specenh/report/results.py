@@ -260,11 +260,14 @@ def _judge_section(resynth_dir: Path, test_sets: list[str], frontend_order: list
     per_utt = [sm["judge"]["info"].get("s_per_utt") for sm in summaries if sm["judge"]["info"].get("s_per_utt")]
     cpu_utt = [sm["judge"]["info"].get("cpu_s_per_utt") for sm in summaries if sm["judge"]["info"].get("cpu_s_per_utt")]
     n = summaries[0].get("num_utts")
+    ref_text = Path(summaries[0]["dir"]) / "judge" / "input" / "ref.text"
+    ids = [ln.split(maxsplit=1)[0] for ln in ref_text.read_text(encoding="utf-8").splitlines()] if ref_text.is_file() else []
+    span = f" ({ids[0]} ... {ids[-1]})" if ids else ""
     lines = ["## Whisper judge: WER (%) with 95% bootstrap CI (stage 7)", "",
              f"An independent judge: the pretrained Whisper `{info.get('model')}` ({info.get('engine')}, "
              f"{info.get('compute_type')}; greedy: beam {dec.get('beam_size')}, temperature {dec.get('temperature')}, "
              f"language {dec.get('language')}, no previous-text conditioning) transcribes the audio of the first {n} "
-             "utterances of each set. *degraded*: the unprocessed input; *vocoder control*: the degraded log-mel "
+             f"utterances of each set{span}. *degraded*: the unprocessed input; *vocoder control*: the degraded log-mel "
              "through the same vocoder as the log-mel front-ends (judge those against it); *clean resynth*: the "
              "clean log-mel through the vocoder (its ceiling); *clean*: the clean audio (the judge's floor). "
              f"Text normaliser `{info.get('normalizer', {}).get('name')}` v{info.get('normalizer', {}).get('version')}"
