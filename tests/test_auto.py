@@ -130,3 +130,28 @@ def test_report_shows_choice_shares_oracle_selection_and_insertions(tiny_set, tm
     row = next(l for l in md.splitlines() if l.startswith("| noisy | ") and "%" in l and l.count("|") == 6)
     wer, orc = (float(c) for c in row.split("|")[2:4])
     assert orc <= min(100 * infos["identity"]["wer"], 100 * infos["oracle"]["wer"]) + 1e-6 and wer >= orc
+
+
+def test_oracle_decodes_each_set_once(tiny_set, tmp_path, caplog):
+    """The oracle ignores its input: a job over several conditions of one set decodes the clean features
+    once and gives every condition the same hypotheses as decoding it alone."""
+    import shutil
+
+    from specenh.stages.decode import decode_job
+
+    asr_path, clean = str(tiny_set / "asr.nemo"), tiny_set / "clean"
+    noisy2 = tmp_path / "noisy2"
+    shutil.copytree(tiny_set / "noisy", noisy2)
+    alone = tmp_path / "alone"
+    decode_job(tiny_set / "noisy", "oracle", asr_path, alone, clean_feats_dir=clean)
+    outs = [tmp_path / "o1", tmp_path / "o2"]
+    with caplog.at_level("INFO", logger="specenh.stages.decode"):
+        decode_job([tiny_set / "noisy", noisy2], "oracle", asr_path, outs, clean_feats_dir=clean)
+    assert any("hypotheses of" in r.getMessage() and "reused" in r.getMessage() for r in caplog.records)
+    ref = (alone / "hyp.1").read_bytes()
+    assert all((o / "hyp.1").read_bytes() == ref for o in outs)
+    assert json.loads((outs[1] / "timing.1.json").read_text())["reused_from"] == str(outs[0])
+    caplog.clear()  # a front-end that reads its input is decoded per set
+    with caplog.at_level("INFO", logger="specenh.stages.decode"):
+        decode_job([tiny_set / "noisy", noisy2], "identity", asr_path, [tmp_path / "i1", tmp_path / "i2"])
+    assert not any("reused" in r.getMessage() for r in caplog.records)

@@ -244,3 +244,41 @@ def test_restrict_conditions_keeps_pairs_aligned():
     assert restrict_conditions(data, ["train_holes30"]).valid_feats == []  # whole names match too
     with pytest.raises(ValueError, match="matches conditions"):
         restrict_conditions(data, ["reverb"])
+
+
+def test_frozen_asr_ctc_loss_batched_equals_alone_and_reaches_the_input(tiny_nemo):
+    """The CTC loss of a padded batch equals the mean of the utterances' losses computed alone; its
+    gradient reaches the features, never the frozen weights."""
+    from specenh.asr.frozen import FrozenASR
+
+    asr = FrozenASR(str(tiny_nemo))
+    torch.manual_seed(0)
+    lens = torch.tensor([60, 44])
+    x = (torch.randn(2, 80, 60) - 9).requires_grad_(True)
+    targets = asr.tokenize(["the old farmer", "seven heavy baskets to market"])
+    assert all(len(t) > 0 for t in targets)
+    feats, flen, enc = asr.encoder_features(x, lens, [], return_encoded=True)
+    assert feats == [] and enc.shape[0] == 2 and flen.tolist()[0] > flen.tolist()[1]
+    loss = asr.ctc_loss(enc, flen, targets)
+    alone = []
+    for i in range(2):
+        _, fl, e = asr.encoder_features(x[i:i + 1, :, : lens[i]].detach(), lens[i:i + 1], [], return_encoded=True)
+        alone.append(float(asr.ctc_loss(e, fl, targets[i:i + 1])))
+    assert float(loss) > 0 and abs(float(loss) - np.mean(alone)) < 1e-4 * max(1.0, float(loss))
+    loss.backward()
+    assert x.grad is not None and x.grad[0].abs().sum() > 0 and torch.all(x.grad[1, :, 44:] == 0)
+    assert all(p.grad is None for p in asr.model.parameters())
+
+
+def test_train_with_ctc_loss(feats_root, tiny_nemo, tmp_path):
+    cfg = _cfg(crop_frames=None, max_steps=2)
+    cfg["loss"]["ctc_weight"] = 0.5
+    exp = tmp_path / "exp"
+    out = train_frontend("stylegan", cfg, _data(feats_root, tiny_nemo), exp)
+    m = json.loads((exp / "train_info.json").read_text())["metrics"]
+    assert np.isfinite(m["train/ctc"]) and m["train/ctc"] > 0 and m["train/fm"] > 0
+    _check_model(out, feats_root)
+    # a crop has no transcript of its own: refused before any training
+    with pytest.raises(ValueError, match="crop_frames"):
+        train_frontend("stylegan", {**cfg, "train": {**cfg["train"], "crop_frames": 48}},
+                       _data(feats_root, tiny_nemo), tmp_path / "exp2")

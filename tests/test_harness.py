@@ -217,3 +217,23 @@ def test_resume_refuses_another_config_but_allows_runtime_keys(tiny_root, tmp_pa
     info = json.loads((exp / "train_info.json").read_text())
     assert info["resumed_from_step"] == 0 and info["steps"] == 4 and info["num_threads"] == 1
     assert (exp / "model.pt").read_bytes() == before  # untouched: later stages' fingerprints stay valid
+
+
+def test_a_key_added_later_at_its_as_before_value_is_no_difference(tmp_path):
+    """A checkpoint from before a config key existed resumes when the key has the value that reproduces
+    the older code (harness.ADDED_KEYS), and is refused at any other value."""
+    from specenh.train.harness import ADDED_KEYS, check_resumable, config_identity, register_added_key
+
+    old = config_identity({"loss": {"fm_weight": 1.0}, "train": {"lr": 0.1}})
+    try:
+        register_added_key("loss.test_added", 0.0)
+        check_resumable(old, {"loss": {"fm_weight": 1.0, "test_added": 0.0}, "train": {"lr": 0.1}}, tmp_path)
+        with pytest.raises(ValueError, match="loss.test_added"):
+            check_resumable(old, {"loss": {"fm_weight": 1.0, "test_added": 0.5}, "train": {"lr": 0.1}}, tmp_path)
+        with pytest.raises(ValueError, match="loss.other_new"):  # not declared: a difference
+            check_resumable(old, {"loss": {"fm_weight": 1.0, "other_new": 0.0}, "train": {"lr": 0.1}}, tmp_path)
+    finally:
+        ADDED_KEYS.pop("loss.test_added", None)
+    import specenh.train.gan  # noqa: F401  (declares the CTC loss's key)
+
+    assert ADDED_KEYS["loss.ctc_weight"] == 0.0

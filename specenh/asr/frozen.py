@@ -193,18 +193,20 @@ class FrozenASR(nn.Module):
                 out[i] = t
         return [out[i] for i in range(len(mats))]
 
-    def encoder_features(self, feats: torch.Tensor, lengths: torch.Tensor,
-                         layers: Sequence[int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def encoder_features(self, feats: torch.Tensor, lengths: torch.Tensor, layers: Sequence[int],
+                         return_encoded: bool = False):
         """Outputs of the chosen Conformer layers, differentiable with respect to ``feats``.
 
         feats [B, D, T] (unnormalised log-mel), lengths [B], layers: indices into the encoder's
-        layers (negative counts from the end) -> ([B, d_model, T'] per layer, lengths' [B]).
-        The frozen weights get no gradient; only the input does.
+        layers (negative counts from the end) -> ([B, d_model, T'] per layer, lengths' [B]); with
+        ``return_encoded`` also the encoder's output [B, d_model, T'] of the same pass (for
+        :meth:`ctc_loss`; ``layers`` may then be empty). The frozen weights get no gradient; only the
+        input does.
         """
         self._check(feats, lengths)
         n = self.num_layers
         idx = sorted({l % n for l in layers})
-        if not idx:
+        if not idx and not return_encoded:
             raise ValueError("no encoder layers requested")
         grabbed: dict[int, torch.Tensor] = {}
         hooks = []
@@ -213,9 +215,41 @@ class FrozenASR(nn.Module):
                 grabbed[i] = out[0] if isinstance(out, tuple) else out
             hooks.append(self.model.encoder.layers[i].register_forward_hook(hook))
         try:
-            _, enc_len = self.encode(feats, lengths)
+            enc, enc_len = self.encode(feats, lengths)
         finally:
             for h in hooks:
                 h.remove()
         order = [l % n for l in layers]
-        return [grabbed[i].transpose(1, 2) for i in order], enc_len
+        out = [grabbed[i].transpose(1, 2) for i in order]
+        return (out, enc_len, enc) if return_encoded else (out, enc_len)
+
+    # ------------------------------------------------------------------ CTC loss (front-end training)
+    def _ctc_head(self) -> nn.Module:
+        if self.kind == "ctc":
+            return self.model.decoder
+        if self.kind == "hybrid":
+            return self.model.ctc_decoder
+        raise ValueError(f"{self.spec}: a CTC loss needs a CTC (or hybrid RNNT/CTC) model, this one is {self.kind}")
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of (normalised) texts with the model's own tokenizer (subword models) or its
+        character vocabulary (characters outside it are dropped)."""
+        tok = getattr(self.model, "tokenizer", None)
+        if tok is not None:
+            return [list(tok.text_to_ids(t)) for t in texts]
+        index = {c: i for i, c in enumerate(self._ctc_head().vocabulary)}
+        return [[index[c] for c in t if c in index] for t in texts]
+
+    def ctc_loss(self, encoded: torch.Tensor, enc_len: torch.Tensor, targets: Sequence[Sequence[int]]) -> torch.Tensor:
+        """The frozen CTC head's loss of an encoder output (:meth:`encoder_features` with
+        ``return_encoded``) against token sequences: encoded [B, d_model, T'], enc_len [B], targets B
+        lists of ids -> scalar (per-utterance loss divided by its target length, averaged over the batch;
+        infeasible alignments count zero). Differentiable with respect to the encoder's input."""
+        log_probs = self._ctc_head()(encoder_output=encoded).float()  # [B, T', V + 1], blank last
+        if len(targets) != log_probs.shape[0]:
+            raise ValueError(f"{len(targets)} targets for a batch of {log_probs.shape[0]}")
+        tlen = torch.tensor([len(t) for t in targets], dtype=torch.long)
+        flat = torch.tensor([i for t in targets for i in t], dtype=torch.long)
+        return nn.functional.ctc_loss(log_probs.transpose(0, 1), flat.to(log_probs.device), enc_len.long(),
+                                      tlen.to(log_probs.device), blank=log_probs.shape[-1] - 1,
+                                      reduction="mean", zero_infinity=True)

@@ -67,6 +67,8 @@ class FrontEnd(nn.Module):
     trainable: ClassVar[bool] = False
     needs_clean: ClassVar[bool] = False  # oracle only: forward gets the clean input too
     passthrough: ClassVar[bool] = False  # identity: the output is the input (stages reuse the input's results)
+    reads_input: ClassVar[bool] = True   # False: the output ignores the degraded input (oracle: the clean
+                                         # features), so every condition of a set decodes alike
     standalone: ClassVar[bool] = True    # False: built from other front-ends (auto), not alone from a name
 
     def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class Oracle(FrontEnd):
 
     domain = "logmel"
     needs_clean = True
+    reads_input = False
 
     def extra_inputs(self, batch: BatchInputs) -> dict:
         if batch.clean is None:

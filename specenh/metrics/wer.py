@@ -2,7 +2,8 @@
 
 Scoring conventions (recorded in every ``scores.json``):
 
-* Both sides go through :func:`specenh.metrics.textnorm.normalize_text` first.
+* Both sides go through :func:`specenh.metrics.textnorm.normalize_text` first (or another named
+  normaliser of :mod:`specenh.metrics.textnorm`, given to :func:`score`; its name is recorded).
 * Alignment is jiwer's Levenshtein alignment (``jiwer.process_words`` / ``jiwer.process_characters``);
   WER = (S + D + I) / N with N the number of reference words (so WER can exceed 1).
 * CER is computed on the normalised text **with the single spaces between words counted as
@@ -34,7 +35,7 @@ import jiwer
 import numpy as np
 
 from specenh.data.kaldi import c_sort_key
-from specenh.metrics.textnorm import normalize_text, normalizer_info
+from specenh.metrics.textnorm import Normalizer, get_normalizer, normalizer_info
 from specenh.utils.io import atomic_path
 
 SCORES_FORMAT_VERSION = 1
@@ -102,6 +103,7 @@ class ScoreResult:
     n_boot: int = 0
     alpha: float = 0.05
     seed: int = 0
+    normalizer: dict[str, str] | None = None  # name/version/description; None: the default normaliser
 
     @property
     def wer(self) -> float:
@@ -141,7 +143,7 @@ class ScoreResult:
             "word_counts": w, "char_counts": c,
             "bootstrap": {"n_boot": self.n_boot, "alpha": self.alpha, "seed": self.seed,
                           "method": BOOTSTRAP_DESCRIPTION},
-            "normalizer": normalizer_info(),
+            "normalizer": self.normalizer or normalizer_info(),
             "cer_convention": CER_CONVENTION,
         }
 
@@ -174,11 +176,11 @@ def check_keys(refs: Mapping[str, str], hyps: Mapping[str, str]) -> list[str]:
     return sorted(refs, key=c_sort_key)
 
 
-def _normalise_pairs(utt_ids: Sequence[str], refs: Mapping[str, str],
-                     hyps: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def _normalise_pairs(utt_ids: Sequence[str], refs: Mapping[str, str], hyps: Mapping[str, str],
+                     norm: Normalizer) -> tuple[list[str], list[str]]:
     """Normalised references and hypotheses; ScoringError naming the utterances with empty references."""
-    ref_norm = [normalize_text(refs[u]) for u in utt_ids]
-    hyp_norm = [normalize_text(hyps[u]) for u in utt_ids]
+    ref_norm = [norm(refs[u]) for u in utt_ids]
+    hyp_norm = [norm(hyps[u]) for u in utt_ids]
     empty = [u for u, r in zip(utt_ids, ref_norm) if not r]
     if empty:
         raise ScoringError(f"empty reference after text normalisation (error rate undefined) for "
@@ -218,16 +220,18 @@ def _aligned_pairs(ref: Sequence[str], hyp: Sequence[str], chunks: Sequence[Any]
 
 
 def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, n_boot: int = 1000, alpha: float = 0.05,
-          seed: int = 0) -> ScoreResult:
+          seed: int = 0, normalizer: str | Normalizer | None = None) -> ScoreResult:
     """Score utterance-keyed hypotheses against references (WER, CER, per-utterance counts, CIs).
 
     Every reference id needs a hypothesis and vice versa (ScoringError listing the ids otherwise).
     An empty normalised reference raises ScoringError (a ValueError) naming the utterance; an empty
     hypothesis counts as deletions of the whole reference. ``n_boot`` resamples give the
-    ``1 - alpha`` bootstrap intervals ``ci_wer`` / ``ci_cer``; ``n_boot=0`` skips them.
+    ``1 - alpha`` bootstrap intervals ``ci_wer`` / ``ci_cer``; ``n_boot=0`` skips them. ``normalizer``:
+    a name or :class:`~specenh.metrics.textnorm.Normalizer` (default: the project's one normaliser).
     """
+    norm = get_normalizer(normalizer)
     utt_ids = check_keys(refs, hyps)
-    ref_norm, hyp_norm = _normalise_pairs(utt_ids, refs, hyps)
+    ref_norm, hyp_norm = _normalise_pairs(utt_ids, refs, hyps, norm)
     wout = jiwer.process_words(ref_norm, hyp_norm)
     cout = jiwer.process_characters(ref_norm, hyp_norm)
     words = _counts_from_alignments(wout.alignments)
@@ -238,7 +242,8 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], *, n_boot: int = 100
         ci_wer = bootstrap_ci(words.errors, words.ref_lengths, n_boot=n_boot, alpha=alpha, seed=seed)
         ci_cer = bootstrap_ci(chars.errors, chars.ref_lengths, n_boot=n_boot, alpha=alpha, seed=seed)
     return ScoreResult(utt_ids=utt_ids, ref_norm=ref_norm, hyp_norm=hyp_norm, words=words, chars=chars,
-                       word_alignments=pairs, ci_wer=ci_wer, ci_cer=ci_cer, n_boot=n_boot, alpha=alpha, seed=seed)
+                       word_alignments=pairs, ci_wer=ci_wer, ci_cer=ci_cer, n_boot=n_boot, alpha=alpha, seed=seed,
+                       normalizer=norm.info())
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +370,7 @@ def _ci_txt(ci: tuple[float, float] | None, alpha: float) -> str:
 def format_summary(result: ScoreResult) -> str:
     """The corpus summary block of ``result.txt``."""
     w, c = result.words.totals(), result.chars.totals()
-    norm = normalizer_info()
+    norm = result.normalizer or normalizer_info()
     lines = [
         "=" * 24 + " SUMMARY " + "=" * 24,
         f"utterances:      {result.num_utts}",

@@ -19,13 +19,15 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding
 audio{width:210px;height:32px}img{max-width:100%}.ref{color:#333}.legend span{padding:0 4px;margin-right:6px}"""
 
 
-def marked(ref: str, hyp: str) -> str:
-    """The hypothesis as HTML with its errors against ``ref`` marked (normalised text, word level)."""
+def marked(ref: str, hyp: str, normalizer: str = "default") -> str:
+    """The hypothesis as HTML with its errors against ``ref`` marked (normalised text, word level;
+    ``normalizer``: a name of :func:`specenh.metrics.textnorm.get_normalizer`)."""
     import jiwer
 
-    from specenh.metrics.textnorm import normalize_text
+    from specenh.metrics.textnorm import get_normalizer
 
-    r, h = normalize_text(ref), normalize_text(hyp)
+    norm = get_normalizer(normalizer)
+    r, h = norm(ref), norm(hyp)
     if not r.split():
         return html.escape(h)
     if not h.split():
@@ -46,8 +48,8 @@ def marked(ref: str, hyp: str) -> str:
     return " ".join(parts)
 
 
-def _hyps(decode_dir: Path, set_name: str, fe: str) -> dict[str, tuple[str, str]]:
-    p = decode_dir / f"{set_name}_{fe}" / "scoring" / "hyp.jsonl"
+def _hyps(decode_dir: Path, set_name: str, fe: str, path: Path | None = None) -> dict[str, tuple[str, str]]:
+    p = path or decode_dir / f"{set_name}_{fe}" / "scoring" / "hyp.jsonl"
     if not p.is_file():
         return {}
     out = {}
@@ -83,7 +85,7 @@ def write_listening_page(exp_dir: str | Path, out_html: str | Path, frontends: l
     sets = sorted({s for s, _ in summaries})
     fes = [f for f in frontends if any((s, f) in summaries for s in sets)]
     body = [f"<h1>{html.escape(title)}</h1>",
-            '<p class="legend">Hypotheses (stage 5) against the reference: <span class="sub">substitution</span>'
+            '<p class="legend">Hypotheses (stage 5; <i>Whisper</i>: the judge of stage 7, when run) against the reference: <span class="sub">substitution</span>'
             '<span class="ins">insertion</span><span class="del">deletion</span>. Log-mel front-ends are heard '
             "through the vocoder (Griffin-Lim phase): compare them with their <i>input_resynth</i> control, the "
             "degraded features through the same vocoder.</p>",
@@ -109,10 +111,14 @@ def write_listening_page(exp_dir: str | Path, out_html: str | Path, frontends: l
                 if sm.get("domain") == "logmel":
                     players.append(_audio(wav / f"{u}.input_resynth.wav", page, "input_resynth (control)"))
                 hyps = _hyps(decode, s, f)
-                if u in hyps and not ref_shown:
-                    body.append(f'<tr><td>reference</td><td></td><td class="ref">{html.escape(hyps[u][0])}</td></tr>')
+                judged = _hyps(decode, s, f, d / "judge" / "enhanced" / "hyp.jsonl")  # the Whisper judge (stage 7)
+                known = hyps.get(u) or judged.get(u)
+                if known and not ref_shown:
+                    body.append(f'<tr><td>reference</td><td></td><td class="ref">{html.escape(known[0])}</td></tr>')
                     ref_shown = True
                 hyp = marked(*hyps[u]) if u in hyps else "(not decoded)"
+                if u in judged:
+                    hyp += f"<br><i>Whisper:</i> {marked(*judged[u], normalizer='spoken')}"
                 body.append(f"<tr><td>{html.escape(f)}</td><td>{''.join(players)}</td><td>{hyp}</td></tr>")
             body.append("</table>")
     out_html.write_text("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + html.escape(title)

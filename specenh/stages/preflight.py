@@ -37,7 +37,7 @@ def targeted_args(frontend_args: str, frontend: str) -> list[str]:
 
 def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditions: list[str],
           test_conditions: list[str], frontend_conf_dir: Path, frontends: list[str], exp_dir: Path,
-          asr_model: str, asr_config: Path, frontend_args: str = "") -> list[str]:
+          asr_model: str, asr_config: Path, frontend_args: str = "", judge_model: str = "") -> list[str]:
     """Every problem the stages in [stage, stop_stage] would hit (empty: all is in place)."""
     on = lambda n: stage <= n <= stop_stage  # noqa: E731
     probs: list[str] = []
@@ -86,6 +86,15 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
         head = a.partition("=")[0]
         if ":" in head and head.split(":", 1)[0] not in frontends:
             probs.append(f"--frontend_args {a!r}: front-end {head.split(':', 1)[0]!r} is not among --frontends")
+    if judge_model and on(7):
+        from specenh.metrics.judge import JudgeUnavailable, faster_whisper_available, resolve_model
+
+        if not faster_whisper_available():
+            probs.append(f"--judge_model {judge_model}: the Whisper judge needs faster-whisper (pip install -e .[judge])")
+        try:
+            resolve_model(judge_model)
+        except JudgeUnavailable as e:
+            probs.append(str(e))
     return probs
 
 
@@ -102,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--asr-model", required=True)
     ap.add_argument("--asr-config", type=Path, required=True)
     ap.add_argument("--frontend-args", default="")
+    ap.add_argument("--judge-model", default="")
     a = ap.parse_args(argv)
     probs = check(stage=a.stage, stop_stage=a.stop_stage, degrade_conf_dir=a.degrade_conf_dir,
                   train_conditions=a.train_conditions.split(), test_conditions=a.test_conditions.split(),
                   frontend_conf_dir=a.frontend_conf_dir, frontends=a.frontends.split(), exp_dir=a.exp_dir,
-                  asr_model=a.asr_model, asr_config=a.asr_config, frontend_args=a.frontend_args)
+                  asr_model=a.asr_model, asr_config=a.asr_config, frontend_args=a.frontend_args,
+                  judge_model=a.judge_model)
     for p in probs:
         print(f"ERROR (before any work): {p}", file=sys.stderr)
     return 1 if probs else 0

@@ -27,7 +27,8 @@ metrics apply to them.
 Outputs in ``out_dir``: ``metrics.csv`` (the system: utt, pesq, stoi, estoi, si_sdr, sdr, lsd),
 ``metrics_input.csv`` (the unprocessed degraded audio) and, for log-mel front-ends,
 ``metrics_input_resynth.csv`` and ``metrics_clean_resynth.csv``; ``summary.json`` (means, missing
-counts, paired mean improvements over the unprocessed input); ``wav/<utt>.{clean,degraded,enhanced}.wav``
+counts, paired mean improvements over the unprocessed input; with a Whisper judge, its WERs: see
+:func:`resynthesize_set`); ``wav/<utt>.{clean,degraded,enhanced}.wav``
 for the first ``num_examples`` utterances; ``spectrogram_<utt>.png`` (clean / degraded / enhanced
 log-mel of the first utterance). A finished run leaves ``.done/resynth`` and is skipped on rerun
 unless ``overwrite``.
@@ -153,12 +154,20 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                      method: str = "fgla", n_iter: int = 32, num_examples: int = 3, max_utts: int | None = 50,
                      data_dir: str | Path | None = None, batch_size: int = 8, inversion: str = "pinv",
                      degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
-                     device: str = "cpu", num_threads: int = 1, overwrite: bool = False) -> list[dict[str, Any]]:
+                     device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
+                     judge_model: str | None = None, judge_compute_type: str = "int8",
+                     n_boot: int = 1000) -> list[dict[str, Any]]:
     """Stage 7 for one set and several front-ends (``out_dirs[k]`` for ``frontends[k]``); returns their
     summaries. The per-set work is done once for all of them: reading the audio, the clean features,
     the metrics of the unprocessed input and the two vocoder references (``input_resynth``,
     ``clean_resynth``), which are the same whatever the front-end. A front-end whose ``out_dir`` has
-    finished is skipped (unless ``overwrite``)."""
+    finished is skipped (unless ``overwrite``).
+
+    ``judge_model`` (optional, see :mod:`specenh.metrics.judge`): a pretrained Whisper also transcribes
+    the unprocessed input, the enhanced audio, the vocoder's ``input_resynth`` / ``clean_resynth`` (log-mel
+    front-ends) and the clean audio; WER with ``n_boot`` bootstrap CIs and paired tests go into
+    ``summary.json`` (``judge``) and the scoring files into ``<out_dir>/judge/<system>/``. Needs the
+    set's ``text`` (feature dir or ``data_dir``)."""
     from specenh.vocoder import DeGLIDenoiser, MelRefiner, logmel_to_wave
 
     if len(frontends) != len(out_dirs):
@@ -170,7 +179,9 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     todo: list[int] = []
     stamps = {k: resynth_fingerprint(feats_dir, frontends[k], method=method, n_iter=n_iter, max_utts=max_utts,
                                      inversion=inversion, degli_model=degli_model, refiner_model=refiner_model,
-                                     num_examples=num_examples)
+                                     num_examples=num_examples,
+                                     **({"judge_model": judge_model, "judge_compute_type": judge_compute_type,
+                                         "n_boot": n_boot} if judge_model else {}))
               for k in range(len(out_dirs))}
     for k, out_dir in enumerate(out_dirs):
         if (not overwrite and (out_dir / "summary.json").is_file()
@@ -213,6 +224,21 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     missing = [u for u in utts if u not in wav_scp or u not in clean_scp]
     if missing:
         raise ValueError(f"{feats_dir}: {len(missing)} utterances lack wav.scp/clean.scp entries, e.g. {missing[:3]}")
+    judge = None
+    judge_refs: dict[str, str] = {}
+    if judge_model:
+        from specenh.metrics.judge import WhisperJudge
+
+        text_p = _lookup("text", feats_dir, data_dir)
+        if text_p is None:
+            raise ValueError(f"{feats_dir}: the Whisper judge needs the transcripts (a 'text' file here or in "
+                             "--data-dir)")
+        judge_refs = read_kv(text_p, allow_empty_value=True)
+        if any(u not in judge_refs for u in utts):
+            raise ValueError(f"{text_p}: no transcript for {[u for u in utts if u not in judge_refs][:3]}")
+        judge = WhisperJudge(judge_model, device=device, compute_type=judge_compute_type, num_threads=num_threads)
+    ref_hyps: dict[str, dict[str, str]] = {s: {} for s in ("input", "clean", "input_resynth", "clean_resynth")}
+    enh_hyps: dict[int, dict[str, str]] = {k: {} for k in todo}
     feats = read_feats_scp(feats_dir / "feats.scp") if any_logmel else None
     extractor = LogMelExtractor(cfg).to(device).eval()
     voc_kw = dict(method=method, n_iter=n_iter, inversion=inversion, refiner=refiner, denoiser=denoiser)
@@ -261,6 +287,9 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
         for s in ref_systems:
             for i, u in enumerate(batch):
                 ref_rows[s][u] = compute_all(clean[i], refs[s][i], sr, utt=u)
+        if judge is not None:
+            for s, waves in [("clean", clean)] + [(s, refs[s]) for s in ref_systems]:
+                ref_hyps[s].update(judge.transcribe(zip(batch, waves), sr, progress=False))
         for k in todo:
             fe, out_dir = fes[k], out_dirs[k]
             t0 = time.perf_counter()
@@ -278,6 +307,9 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                 t_enh[k] += time.perf_counter() - t0
                 # a pass-through front-end (identity): the enhanced audio is the input's resynthesis
                 enhanced = refs["input_resynth"] if fe.passthrough else vocode(efeats, eframes)
+            if judge is not None:
+                enh_hyps[k].update({u: ref_hyps["input_resynth"][u] for u in batch} if fe.passthrough
+                                   else judge.transcribe(zip(batch, enhanced), sr, progress=False))
             for i, u in enumerate(batch):
                 enh_rows[k][u] = compute_all(clean[i], enhanced[i], sr, utt=u)
                 if u in examples:
@@ -294,14 +326,25 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                     spectrogram_panel(panel, out_dir / f"spectrogram_{u}.png",
                                       title=f"{feats_dir.name} / {names[k]} / {u}")
     ref_order = {s: {u: ref_rows[s][u] for u in utts} for s in ref_systems}
+    if judge is not None:
+        log.info("%s: Whisper judge transcribed %d utterances (%.0f s of audio) in %.0f s (%.2f s per utterance)",
+                 feats_dir, judge.count, judge.audio_s, judge.compute_s, judge.compute_s / max(judge.count, 1))
     for k in todo:
+        judged = None
+        if judge is not None:
+            from specenh.metrics.judge import JUDGED_SYSTEMS, write_judged
+
+            hyps = {"enhanced": enh_hyps[k], **ref_hyps}
+            keep = [s for s in JUDGED_SYSTEMS if hyps[s] and (fes[k].domain == "logmel" or "resynth" not in s)]
+            judged = write_judged(out_dirs[k], judge_refs, {s: {u: hyps[s][u] for u in utts} for s in keep},
+                                  judge.info(), n_boot=n_boot)
         results[k] = _write_outputs(
             out_dirs[k], feats_dir, fes[k], names[k], utts, {u: enh_rows[k][u] for u in utts}, ref_order,
             audio_s=audio_s, t_enh=t_enh[k], vocoder_xrt=voc_audio_s / max(t_voc, 1e-9) if t_voc else None,
             vocoder={"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
                      "refiner_model": str(refiner_model or "")},
             reference="clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
-            gain_found=gain_p is not None, panel_utt=panel_utt, stamp=stamps[k])
+            gain_found=gain_p is not None, panel_utt=panel_utt, stamp=stamps[k], judged=judged)
     return results  # type: ignore[return-value]
 
 
@@ -318,7 +361,8 @@ def resynth_fingerprint(feats_dir: Path, frontend: str | FrontEnd, **options: An
 def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, utts: list[str],
                    enhanced: dict[str, dict[str, float]], refs: dict[str, dict[str, dict[str, float]]], *,
                    audio_s: float, t_enh: float, vocoder_xrt: float | None, vocoder: dict[str, str],
-                   reference: str, gain_found: bool, panel_utt: str, stamp: str) -> dict[str, Any]:
+                   reference: str, gain_found: bool, panel_utt: str, stamp: str,
+                   judged: dict[str, Any] | None = None) -> dict[str, Any]:
     """One front-end's CSVs, ``summary.json`` and done marker (``refs``: the per-set reference rows)."""
     systems = ["input"] + (["input_resynth", "clean_resynth"] if fe.domain == "logmel" else [])
     order = {"enhanced": enhanced, **{s: refs[s] for s in systems}}
@@ -342,6 +386,10 @@ def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, u
     }
     if fe.domain == "logmel":
         summary["delta_vs_input_resynth"] = paired_delta(order["enhanced"], order["input_resynth"])
+    if judged is not None:
+        summary["judge"] = judged
+        j = judged["systems"]
+        log.info("%s: Whisper WER %s", out_dir, ", ".join(f"{s} {100 * v['wer']:.1f}%" for s, v in j.items()))
     (out_dir / "summary.json").write_text(json.dumps(_nan_json(summary), indent=2) + "\n")
     Marker(out_dir / ".done" / "resynth").mark(stamp)
     m, d = summary["metrics"]["enhanced"], summary["delta_vs_input"]

@@ -8,7 +8,9 @@ Lightning 2 module with manual optimisation, one discriminator step then one gen
   ``consistency_target: clean``, paired) + contextual loss between enhanced and clean features, either
   from chosen layers of the frozen ASR encoder (``cx_source: asr``) or from log-mel patches
   (``cx_source: mel``), + optional L1 feature matching on the ASR features and optional L1 to the clean
-  log-mel (paired mode only).
+  log-mel (paired mode only), + optional CTC loss of the frozen ASR on the enhanced utterance against
+  its training transcript (``loss.ctc_weight``; whole utterances, ``train.crop_frames: null``; the ASR
+  stays frozen: only the generator learns from it).
 
 Paired mode (degraded / clean pairs of the same utterances) and unpaired mode (``train.unpaired: true``:
 the clean target is an independent random utterance) both work. The frozen ASR is held as a plain
@@ -43,8 +45,8 @@ from specenh.frontends.stylegan.model import DEFAULTS as MODEL_DEFAULTS
 from specenh.frontends.stylegan.model import Discriminator, StyleGANEnhancer
 from specenh.train import FrontendData, register_trainer, select_conditions
 from specenh.train.data import BucketBatchSampler, PairedFeatDataset, collate_pairs
-from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, check_sections, fit, resolve_train,
-                                   selected_weights, set_threads, write_train_info)
+from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, check_sections, fit, register_added_key,
+                                   resolve_train, selected_weights, set_threads, write_train_info)
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
         "cx_patch_frame_stride": 2,
         "fm_weight": 0.0,            # L1 feature matching on the ASR features (paired only)
         "l1_weight": 0.0,            # L1 to the clean normalised log-mel (paired only; not in the paper)
+        "ctc_weight": 0.0,           # the frozen ASR's CTC loss on the enhanced utterance vs its transcript
+                                     # (not in the paper; needs train.crop_frames: null, whole utterances)
     },
     # the trainer's own train keys; the shared ones (seed, max_steps, val_every_steps, select_by, ...) are
     # the harness's (specenh.train.harness.TRAIN_DEFAULTS)
@@ -97,6 +101,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+register_added_key("loss.ctc_weight", 0.0)  # checkpoints from before the CTC loss resume with it off
+
+
 def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Defaults under the given config; unknown keys (top level, ``loss``, ``disc``, ``train``) are errors."""
     if "seed" in cfg:
@@ -109,6 +116,9 @@ def resolve_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"loss.consistency_target must be input or clean, got {out['loss']['consistency_target']!r}")
     if out["loss"]["cx_source"] not in ("asr", "mel", "none"):
         raise ValueError(f"loss.cx_source must be asr, mel or none, got {out['loss']['cx_source']!r}")
+    if float(out["loss"]["ctc_weight"]) > 0 and out["train"]["crop_frames"] is not None:
+        raise ValueError("loss.ctc_weight > 0 needs whole utterances (a crop has no transcript of its own): "
+                         "set train.crop_frames: null")
     return out
 
 
@@ -154,7 +164,23 @@ def restrict_conditions(data: FrontendData, patterns: list[str] | str) -> Fronte
 
 def needs_asr(cfg: dict[str, Any]) -> bool:
     lc = cfg["loss"]
-    return (float(lc["cx_weight"]) > 0 and lc["cx_source"] == "asr") or float(lc["fm_weight"]) > 0
+    return (float(lc["cx_weight"]) > 0 and lc["cx_source"] == "asr") or float(lc["fm_weight"]) > 0 \
+        or float(lc["ctc_weight"]) > 0
+
+
+def read_transcripts(feat_dirs: list[Path]) -> dict[str, str]:
+    """utterance id -> normalised transcript, from the ``text`` files of the clean feature dirs (the
+    text the frozen ASR was trained on; degraded copies keep the utterance ids)."""
+    from specenh.data.kaldi import read_kv
+    from specenh.metrics.textnorm import normalize_text
+
+    out: dict[str, str] = {}
+    for d in dict.fromkeys(Path(p) for p in feat_dirs):
+        f = d / "text"
+        if not f.is_file():
+            raise FileNotFoundError(f"loss.ctc_weight > 0: no transcripts {f}")
+        out.update({u: normalize_text(t) for u, t in read_kv(f, allow_empty_value=True).items()})
+    return out
 
 
 def _spec_image(mats: list[torch.Tensor]) -> torch.Tensor:
@@ -185,6 +211,13 @@ class StyleGANModule(HarnessModule):
         self.paired = not bool(self.tc["unpaired"])
         self._val_batches: list | None = None
         self._logs: dict[str, float] = {}
+        self.use_ctc = float(self.lc["ctc_weight"]) > 0
+        self._tokens: dict[str, list[int]] = {}
+        if self.use_ctc:
+            if asr is None:
+                raise ValueError("loss.ctc_weight > 0 needs the frozen ASR (--asr-model)")
+            texts = read_transcripts(list(data.train_clean_feats))
+            self._tokens = dict(zip(texts, asr.tokenize(list(texts.values()))))
 
     def selected_module(self) -> torch.nn.Module:
         return self.enhancer
@@ -254,26 +287,50 @@ class StyleGANModule(HarnessModule):
         return sum(contextual_loss(g, t, h=h, x_lengths=gl, y_lengths=tl, max_positions=max_positions)
                    for (g, gl), (t, tl) in zip(gen, tgt)) / len(gen)
 
-    def feature_losses(self, fake_n, xl, y_n, yl) -> tuple[torch.Tensor, torch.Tensor]:
-        """(contextual loss, feature-matching L1) between enhanced and clean features."""
+    def targets(self, keys: list[str]) -> list[list[int]]:
+        """Token ids of the batch's utterances (keys ``<pair source>:<utterance id>``)."""
+        out = []
+        for k in keys:
+            u = k.split(":", 1)[1]
+            if u not in self._tokens:
+                raise KeyError(f"loss.ctc_weight > 0: utterance {u!r} has no transcript in the clean feature dirs")
+            out.append(self._tokens[u])
+        return out
+
+    def feature_losses(self, fake_n, xl, y_n, yl, keys: list[str] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(contextual loss, feature-matching L1, CTC loss) of the enhanced batch: the first two
+        against the clean features, CTC against the transcripts of ``keys`` (zero when off). With CTC
+        on, the enhanced batch goes through the frozen ASR once for all three."""
         lc = self.lc
         zero = fake_n.new_zeros(()).float()
         use_cx = float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none"
         use_fm = float(lc["fm_weight"]) > 0 and self.paired
-        cx = fm = zero
-        gen = tgt = None
+        cx = fm = ctc = zero
+        gen = tgt = None  # enhanced / clean ASR feature sets
+        encoded = None
+        if self.use_ctc:  # one pass: the cx/fm layers and the encoder output
+            layers = list(lc["cx_layers"]) if (use_cx and lc["cx_source"] == "asr") or use_fm else []
+            feats, flen, enc = self.asr.encoder_features(self.enhancer.denormalise(fake_n, xl), xl, layers,
+                                                         return_encoded=True)
+            gen, encoded = ([(f, flen) for f in feats] if layers else None), (enc, flen)
         if use_cx:
-            gen = self.features(fake_n, xl, lc["cx_source"])
+            g = gen if (gen is not None and lc["cx_source"] == "asr") else self.features(fake_n, xl, lc["cx_source"])
             with torch.no_grad():
                 tgt = self.features(y_n, yl, lc["cx_source"])
-            cx = self.cx(gen, tgt, int(lc["cx_max_positions"]))
+            cx = self.cx(g, tgt, int(lc["cx_max_positions"]))
+            if lc["cx_source"] == "asr":
+                gen = g
         if use_fm:
-            if not (use_cx and lc["cx_source"] == "asr"):
+            if gen is None:
                 gen = self.features(fake_n, xl, "asr")
+            if not (use_cx and lc["cx_source"] == "asr"):
                 with torch.no_grad():
                     tgt = self.features(y_n, yl, "asr")
             fm = self.fm(gen, tgt)
-        return cx, fm
+        if encoded is not None:
+            ctc = self.asr.ctc_loss(*encoded, self.targets(list(keys or [])))
+        return cx, fm, ctc
 
     @staticmethod
     def fm(gen, tgt) -> torch.Tensor:
@@ -327,9 +384,11 @@ class StyleGANModule(HarnessModule):
         self.toggle_optimizer(opt_g)
         g_adv = g_adv_loss(disc(fake_n, xl))
         cons = consistency_loss(self.consistency_reference(x_n, y_n), fake_n, xl, int(lc["consistency_bins"]))
-        cx, fm = self.feature_losses(fake_n, xl, y_n, yl)
+        cx, fm, ctc = self.feature_losses(fake_n, xl, y_n, yl, batch.get("keys"))
         g_loss = float(lc["adv_weight"]) * g_adv + float(lc["consistency_weight"]) * cons \
             + float(lc["cx_weight"]) * cx + float(lc["fm_weight"]) * fm
+        if self.use_ctc:
+            g_loss = g_loss + float(lc["ctc_weight"]) * ctc
         l1 = None
         if float(lc["l1_weight"]) > 0 and self.paired:
             l1 = masked_l1(fake_n[:, 0], y_n[:, 0], xl)
@@ -349,6 +408,8 @@ class StyleGANModule(HarnessModule):
             logs["train/fm"] = fm
         if l1 is not None:
             logs["train/l1"] = l1
+        if self.use_ctc:
+            logs["train/ctc"] = ctc
         logs = {k: v.detach().float() for k, v in logs.items()}
         self.log_dict(logs, batch_size=b)
         self.log_dict({"d": logs["train/d_loss"], "g": logs["train/g_loss"]}, prog_bar=True,

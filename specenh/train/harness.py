@@ -353,12 +353,24 @@ def config_identity(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if not (k.startswith("train.") and k.split(".", 1)[1] in RUNTIME_KEYS)}
 
 
+# Config keys added after checkpoints were written, with the value that means "as before" (flattened
+# names, e.g. "loss.ctc_weight": 0.0): a checkpoint without the key resumes when the key has that value.
+ADDED_KEYS: dict[str, Any] = {}
+
+
+def register_added_key(key: str, as_before: Any) -> None:
+    """Declare a new config key (flattened name) whose value ``as_before`` reproduces the older code."""
+    ADDED_KEYS[key] = as_before
+
+
 def check_resumable(saved: Mapping[str, Any] | None, config: Mapping[str, Any] | None, ckpt: Path) -> None:
-    """Refuse to resume a checkpoint written under another config (a silently mixed model)."""
+    """Refuse to resume a checkpoint written under another config (a silently mixed model). A key the
+    checkpoint predates (:data:`ADDED_KEYS`) at its as-before value is no difference."""
     if saved is None or config is None:
         return
     now = config_identity(config)
-    diff = sorted(k for k in set(saved) | set(now) if saved.get(k, "<absent>") != now.get(k, "<absent>"))
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k, "<absent>") != now.get(k, "<absent>")
+                  and not (k not in saved and k in ADDED_KEYS and now.get(k) == ADDED_KEYS[k]))
     budget = [k for k in diff if k in ("train.max_steps", "train.max_epochs")]
     if budget:  # a longer (or shorter) budget continues the same run; say what that means
         log.warning("%s: budget changed (%s); continuing this run (a schedule over steps is then not that of a "
