@@ -106,7 +106,8 @@ def test_export_matches_pytorch_inpaint(_onnx, tmp_path):
     ({"name": "bwe", "hidden": 32, "dilations": [1], "attn_layers": 1, "attn_heads": 2}, {"alpha": 0.5}),
     ({"name": "bwe", "hidden": 32, "dilations": [1, 2], "cutoff_hz": 2000}, {}),
     ({**TINY_GAN, "residual": True}, {"alpha": 0.5, "alpha_domain": "power"}),
-])
+], ids=["stylegan_refine_psi", "inpaint_3levels", "inpaint_oracle_mask", "bwe_attention_alpha", "bwe_fixed_cutoff",
+        "stylegan_power_alpha"])
 def test_export_variants(_onnx, tmp_path, cfg, opts):
     from specenh.frontends.export import export
 
