@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import yaml
@@ -95,14 +95,19 @@ def _check_source(src: Path, data: DataDir) -> None:
 
 
 def degrade_one(cond: Condition, utt: str, path: str, *, seed: int, split: str,
-                pool: list[tuple[str, str]]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+                pool: Sequence[tuple[str, str]], rng: np.random.Generator | None = None
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Degrade one utterance: (float32 [N] wave scaled to fit 16-bit PCM, aux arrays, gain <= 1).
 
+    ``rng``: the utterance's generator; stage 2's is ``rng_for(seed, condition.name, utt)`` (the
+    default), the online training data (:mod:`specenh.train.online`) passes its own for later epochs.
     Raises AudioError naming the file and utterance on bad input (also silent or truncated audio: a
     silent "noisy" version would be trained and scored as if it were speech).
     """
     wave, sr = load_audio(path, target_sr=cond.sample_rate, utt=utt, allow_silent=False)
-    res = cond.apply(wave, sr, rng_for(seed, cond.name, utt), split=split, utt_id=utt, pool=pool)
+    if rng is None:
+        rng = rng_for(seed, cond.name, utt)
+    res = cond.apply(wave, sr, rng, split=split, utt_id=utt, pool=pool)
     out = res.wave
     peak = float(np.max(np.abs(out))) if len(out) else 0.0
     gain = 1.0

@@ -40,6 +40,9 @@ class FrontendData:
     train_pairs / valid_pairs: (degraded dir suffix, clean dir) pairs as
     ``(dump/feats/<set>_<cond>, dump/feats/<set>)``; the data dirs with wavs are ``data/<set>_<cond>``.
     asr_model: the frozen ASR (``.nemo`` path or pretrained name) for losses that use it.
+    online: with ``--train-data online``, how to make the training pairs on the fly
+    (:class:`specenh.train.online.OnlineSpec`); the training dirs above are then names only (no
+    stage-2/3 outputs exist for them) and the validation dirs are precomputed as before.
     """
 
     train_feats: list[Path]
@@ -49,6 +52,7 @@ class FrontendData:
     train_data_dirs: list[Path] = field(default_factory=list)
     valid_data_dirs: list[Path] = field(default_factory=list)
     asr_model: str | None = None
+    online: Any = None  # OnlineSpec | None (not imported here: this module stays light)
 
 
 def select_conditions(dirs: Sequence[Path], patterns: Sequence[str]) -> list[int]:
