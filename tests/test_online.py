@@ -3,6 +3,7 @@ anew, the draws do not depend on ranks or workers, two ranks never share an utte
 resumed run continues the random streams exactly."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -267,3 +268,29 @@ def test_killed_online_run_resumes_to_the_same_weights(tmp_path):
     a, b = (torch.load(tmp_path / d / "model.pt", map_location="cpu", weights_only=False)["state_dict"]
             for d in ("ref", "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a if torch.is_tensor(a[k]))
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_recipe_with_online_training_data(tmp_path, monkeypatch):
+    """egs/mini at a tiny size with --train_data online: stage 2/3 write no training pair (only the test
+    conditions and the validation subset), and stage 4 trains bwe from the clean audio."""
+    from test_recipe_mini import TINY_ASR, make_recipe_copy, run_recipe
+
+    d = make_recipe_copy(tmp_path)
+    monkeypatch.chdir(d)
+    r = run_recipe(d, "--stage", "1", "--stop-stage", "4", "--train_data", "online", "--valid_subset", "3",
+                   "--local_data_opts", "--num_train 12 --num_dev 6 --num_test 4",
+                   "--train_conditions", "bandlimit_2k", "--test_conditions", "noise_0db", "--asr_args", TINY_ASR,
+                   "--frontends", "identity bwe",
+                   "--frontend_args", "bwe:train.max_steps=3 bwe:model.hidden=8 bwe:data.num_val_utts=2 "
+                                      "bwe:train.val_every_steps=0 bwe:train.warmup_steps=1")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not (d / "data" / "train_bandlimit_2k").exists() and not (d / "dump" / "wav" / "train_bandlimit_2k").exists()
+    assert not (d / "data" / "dev_bandlimit_2k").exists()
+    assert len(read_kv(d / "data" / "dev_sub3" / "wav.scp")) == 3
+    for s in ("dev_sub3", "dev_sub3_bandlimit_2k", "test_noise_0db", "train", "dev"):
+        assert (d / "dump" / "feats" / s / "feats.scp").is_file(), s
+    info = json.loads((d / "exp" / "frontend_bwe" / "train_info.json").read_text())
+    assert info["steps"] == 3 and info["val"]  # validated on the precomputed subset
+    assert "--train-data online" in (d / "exp" / "frontend_bwe" / "train.log").read_text()

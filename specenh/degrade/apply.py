@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 PEAK_LIMIT = 1.0 - 2.0 ** -15  # largest value representable in 16-bit PCM
 PEAK_TARGET = 0.99
+GAIN_FORMAT = "{:.6f}"  # how utt2gain records the anti-clipping gain (what training on stage 2's outputs reads)
 JOBS_DIR = ".degrade"
 DONE = ".done"
 
@@ -183,7 +184,7 @@ def _degrade_job(src: Path, data: DataDir, cond: Condition, chunk: list[str], ut
         wav_scp[utt] = str(wpath)
         utt2dur[utt] = f"{len(wave) / cond.sample_rate:.3f}"
         clean_scp[utt] = _clean_path(data, utt)
-        utt2gain[utt] = f"{gain:.6f}"
+        utt2gain[utt] = GAIN_FORMAT.format(gain)
         for name, arr in aux.items():
             apath = wav_dir / f"{utt}.{name}.npy"
             _save_npy(apath, arr)

@@ -192,14 +192,15 @@ class OnlinePairs(Dataset):
         return wave
 
     def degraded_wave(self, k: int, u: str) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
-        """(float32 [N] degraded audio as stage 3 would read stage 2's wav, gain, aux) for this epoch."""
-        from specenh.degrade.apply import degrade_one
+        """(float32 [N] degraded audio as stage 3 would read stage 2's wav, gain as in utt2gain, aux) for this epoch."""
+        from specenh.degrade.apply import GAIN_FORMAT, degrade_one
 
         cond = self.conditions[k]
         if cond is None:
             return self.clean_wave(u), 1.0, {}
         wave, aux, gain = degrade_one(cond, u, self.wav_scp[u], seed=self.spec.seed, split=self.spec.split,
                                       pool=self.pool, rng=degrade_rng(self.spec.seed, cond.name, u, self.epoch))
+        gain = float(GAIN_FORMAT.format(gain))  # as utt2gain records it: the targets of precomputed training
         wave = pcm16_roundtrip(wave, cond.sample_rate)
         if cond.sample_rate != self.sr:
             wave = resample(wave, cond.sample_rate, self.sr)
