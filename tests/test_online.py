@@ -141,6 +141,28 @@ def test_online_items_equal_precomputed_items(stage23):
             assert (a[3] is None and b[3] is None) or np.array_equal(a[3], b[3]), (cond, i)
 
 
+def test_online_training_equals_precomputed_training_within_epoch_0(stage23, tmp_path):
+    """A supervised front-end trained for less than an epoch on online pairs ends with the weights of one
+    trained on stage 2/3's pairs, bit for bit (same items, crops, gain-scaled targets and batches)."""
+    from specenh.train import FrontendData, train_frontend
+
+    root, conds = stage23, ["noise_5db", "reverb"]
+    kw = dict(train_feats=[root / "feats" / f"train_{c}" for c in conds], train_clean_feats=[root / "feats" / "train"] * 2,
+              valid_feats=[], valid_clean_feats=[], train_data_dirs=[root / "data" / f"train_{c}" for c in conds])
+    cfg = {"conditions": ["*"], "model": {"hidden": 8, "dilations": [1], "cutoff_hz": None},
+           "data": {"max_frames": 30, "batch_size": 3, "batch_max_frames": 400, "num_val_utts": 0},
+           "train": {"max_steps": 4, "warmup_steps": 1, "num_threads": 1, "accelerator": "cpu", "progress_bar": False,
+                     "seed": 1}}  # 12 items in 4 batches: 4 steps are epoch 0
+    weights = []
+    for name, data in (("pre", FrontendData(**kw)), ("onl", FrontendData(**kw, online=spec_of(root)))):
+        train_frontend("bwe", cfg, data, tmp_path / name)
+        weights.append(torch.load(tmp_path / name / "model.pt", map_location="cpu", weights_only=False)["state_dict"])
+        assert json.loads((tmp_path / name / "train_info.json").read_text())["steps"] == 4
+    assert json.loads((tmp_path / "onl" / "train_data.json").read_text())["train_data"] == "online"
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0] if torch.is_tensor(weights[0][k]))
+
+
 # ---------------------------------------------------------------------------- sharding, workers, resume
 def _stream(ds, batches, steps, *, start=0, rank=0, world=1, workers=0):
     sampler = StepBatchSampler(batches, len(ds), seed=7, rank=rank, world_size=world, start=start)
@@ -294,3 +316,21 @@ def test_recipe_with_online_training_data(tmp_path, monkeypatch):
     info = json.loads((d / "exp" / "frontend_bwe" / "train_info.json").read_text())
     assert info["steps"] == 3 and info["val"]  # validated on the precomputed subset
     assert "--train-data online" in (d / "exp" / "frontend_bwe" / "train.log").read_text()
+
+
+def test_a_checkpoint_is_not_resumed_on_other_training_data(tmp_path):
+    """A run trained on precomputed pairs is not continued on online ones (or the reverse) in the same exp dir."""
+    from specenh.train import FrontendData, check_data_mode
+
+    pre = FrontendData([], [], [], [])
+    onl = FrontendData([], [], [], [], online=OnlineSpec(data_dir=tmp_path, condition_files={}))
+    check_data_mode(tmp_path, onl)  # no checkpoint: anything goes, the mode is recorded
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    check_data_mode(tmp_path, onl)
+    with pytest.raises(ValueError, match="'train_data': 'precomputed'"):
+        check_data_mode(tmp_path, pre)
+    (tmp_path / "train_data.json").unlink()  # an older exp dir: precomputed
+    check_data_mode(tmp_path, pre)
+    with pytest.raises(ValueError, match="online"):
+        check_data_mode(tmp_path, onl)
