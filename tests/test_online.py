@@ -130,6 +130,13 @@ def test_online_items_equal_precomputed_items(stage23):
         for i in range(len(pre)):
             a, b = pre[i], onl[i]
             assert a[2] == b[2] and np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), (unpaired, i)
+    from specenh.train.data import PairedWaveDataset
+
+    pre = PairedWaveDataset([root / "data" / "train_noise_5db"], max_samples=4000, seed=3)  # the mask baseline's
+    onl = OnlinePairs(spec_of(root), ["train_noise_5db"], domain="wave", max_samples=4000, seed=3)
+    for i in range(len(pre)):
+        a, b = pre[i], onl[i]
+        assert a[2] == b[2] and np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), ("wave", i)
     for cond in ("holes30", "noise_5db"):  # the holes masks; the anti-clipping gains (loud utterances at 5 dB)
         n = f"train_{cond}"
         pre = FeatPairs([root / "feats" / n], [root / "feats" / "train"], data_dirs=[root / "data" / n],

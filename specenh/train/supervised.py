@@ -266,7 +266,7 @@ def _online_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, names:
     from specenh.train.online import OnlinePairs
 
     dcfg = cfg["data"]
-    per_dir = None if max_utts is None else max(1, int(max_utts) // len(names))
+    per_dir = None if max_utts is None else max(1, int(max_utts) // (1 if data.online.mix else len(names)))
     max_frames = int(dcfg["max_frames"]) if dcfg["max_frames"] else None
     log.info("%s train data (online, %s): %s", fe.name, "mixed" if data.online.mix else "per condition",
              [Path(n).name for n in names])
