@@ -477,7 +477,7 @@ def format_table(rows: list[Row]) -> str:
         if "steps_per_s" in r.extra:
             extra = f" ({r.extra['steps_per_s']:.2f} steps/s)"
         if "items_per_s" in r.extra:
-            extra = f" ({r.extra['items_per_s']:.1f} items/s)"
+            extra = f" ({r.extra['items_per_s']:.1f} items/s; {r.extra['xrt_cpu']:,.0f} per CPU second)"
         lines.append(f"| {r.section} | {r.name} | {r.device} | {r.threads} | {r.batch} | {r.xrt:,.0f}{extra} | "
                      f"{ratio} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)

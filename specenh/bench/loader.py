@@ -8,6 +8,9 @@ wav, degrade it under a condition of the recipe (``<recipe>/conf/degrade``), 16-
 degraded and of the clean audio, crop, collate. Items are drawn as in training (step-indexed buckets,
 epochs advancing, so every item is a fresh draw; nothing is cached but babble's source files).
 
+``xrt_cpu`` (in the row's extra) divides by the process's CPU seconds instead of wall seconds: the
+throughput of a worker with a core of its own, also on a machine busy with other work.
+
 Rows: each condition alone, and the mix of all conditions with and without reverb (one drawn per item).
 Workers per GPU = (audio seconds a training step consumes x steps per second) / (x real time per worker).
 """
@@ -54,8 +57,10 @@ def clean_set(recipe_dir: str | Path, work_dir: str | Path, num_utts: int, secon
     return out, f"synthetic ({num_utts} x ~{seconds:.0f} s)"
 
 
-def time_loader(ds, min_time: float, batch_size: int, crop_frames: int, warmup: int = 1) -> tuple[float, float, int]:
-    """(audio seconds, wall seconds, items) of at least ``min_time`` s of batches after ``warmup`` batches."""
+def time_loader(ds, min_time: float, batch_size: int, crop_frames: int, warmup: int = 1
+                ) -> tuple[float, float, float, int]:
+    """(audio seconds, wall seconds, CPU seconds of this process, items) of at least ``min_time`` s of
+    batches after ``warmup`` batches. On a busy machine the CPU seconds are the worker's own cost."""
     from specenh.train.data import collate_pairs
     from specenh.train.harness import EpochIndexed, StepBatchSampler, bucket
 
@@ -66,13 +71,13 @@ def time_loader(ds, min_time: float, batch_size: int, crop_frames: int, warmup: 
     it = iter(loader)
     for _ in range(warmup):
         next(it)
-    audio, n, t0 = 0.0, 0, time.perf_counter()
+    audio, n, t0, c0 = 0.0, 0, time.perf_counter(), time.process_time()
     for b in it:  # keys are "<source>:<utt>"; the whole utterance is degraded and featurised, then cropped
         audio += sum(ds.num_samples[k.split(":", 1)[1]] for k in b["keys"]) / ds.sr
         n += len(b["keys"])
         if time.perf_counter() - t0 >= min_time:
             break
-    return audio, time.perf_counter() - t0, n
+    return audio, time.perf_counter() - t0, time.process_time() - c0, n
 
 
 def bench_loader(threads: int, recipe_dir: str | Path, work_dir: str | Path, *, min_time: float = 3.0,
@@ -101,10 +106,10 @@ def bench_loader(threads: int, recipe_dir: str | Path, work_dir: str | Path, *, 
         spec = OnlineSpec(data_dir=data_dir, condition_files=files, seed=0, mix=mix)
         ds = OnlinePairs(spec, [f"train_{c}" for c in cs], max_frames=crop_frames, seed=0)
         with _Mem("cpu") as m:
-            audio, wall, n = time_loader(ds, min_time, batch_size, crop_frames)
-        log.info("loader %s: %.1f s of audio in %.2f s (%d items)", name, audio, wall, n)
+            audio, wall, cpu, n = time_loader(ds, min_time, batch_size, crop_frames)
+        log.info("loader %s: %.1f s of audio in %.2f s wall, %.2f s CPU (%d items)", name, audio, wall, cpu, n)
         rows.append(Row("loader", f"online pairs: {name}", audio / wall, threads, "cpu", batch_size, audio, wall, m.mb,
-                        extra={"items": n, "items_per_s": n / wall, "audio": what, "crop_frames": crop_frames,
-                               "conditions": cs}))
+                        extra={"items": n, "items_per_s": n / wall, "xrt_cpu": audio / max(cpu, 1e-9), "cpu_s": cpu,
+                               "audio": what, "crop_frames": crop_frames, "conditions": cs}))
     return rows
 
