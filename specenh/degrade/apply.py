@@ -96,12 +96,13 @@ def _check_source(src: Path, data: DataDir) -> None:
 
 
 def degrade_one(cond: Condition, utt: str, path: str, *, seed: int, split: str,
-                pool: Sequence[tuple[str, str]], rng: np.random.Generator | None = None
+                pool: Sequence[tuple[str, str]], rng: np.random.Generator | None = None, verbose: bool = True
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Degrade one utterance: (float32 [N] wave scaled to fit 16-bit PCM, aux arrays, gain <= 1).
 
     ``rng``: the utterance's generator; stage 2's is ``rng_for(seed, condition.name, utt)`` (the
-    default), the online training data (:mod:`specenh.train.online`) passes its own for later epochs.
+    default), the online training data (:mod:`specenh.train.online`) passes its own for later epochs
+    (and ``verbose=False``: no log line per scaled utterance, every epoch).
     Raises AudioError naming the file and utterance on bad input (also silent or truncated audio: a
     silent "noisy" version would be trained and scored as if it were speech).
     """
@@ -115,8 +116,8 @@ def degrade_one(cond: Condition, utt: str, path: str, *, seed: int, split: str,
     if peak > PEAK_LIMIT:
         gain = PEAK_TARGET / peak
         out = (out.astype(np.float64) * gain).astype(np.float32)
-        log.info("utterance %s: peak %.3f would clip in 16-bit PCM; scaled by %.4f (%.1f dB)",
-                 utt, peak, gain, 20 * np.log10(gain))
+        log.log(logging.INFO if verbose else logging.DEBUG, "utterance %s: peak %.3f would clip in 16-bit PCM; "
+                "scaled by %.4f (%.1f dB)", utt, peak, gain, 20 * np.log10(gain))
     return out, res.aux, gain
 
 

@@ -199,7 +199,8 @@ class OnlinePairs(Dataset):
         if cond is None:
             return self.clean_wave(u), 1.0, {}
         wave, aux, gain = degrade_one(cond, u, self.wav_scp[u], seed=self.spec.seed, split=self.spec.split,
-                                      pool=self.pool, rng=degrade_rng(self.spec.seed, cond.name, u, self.epoch))
+                                      pool=self.pool, rng=degrade_rng(self.spec.seed, cond.name, u, self.epoch),
+                                      verbose=False)
         gain = float(GAIN_FORMAT.format(gain))  # as utt2gain records it: the targets of precomputed training
         wave = pcm16_roundtrip(wave, cond.sample_rate)
         if cond.sample_rate != self.sr:
