@@ -24,7 +24,7 @@ def test_bench_quick_all_sections(tmp_path, capsys):
     rows = data["rows"]
     sections = {r["section"] for r in rows}
     # stage5 needs a recipe with features and an ASR; without one it is skipped (logged), never faked
-    assert sections == {"features", "frontends", "asr", "train", "vocoder"}
+    assert sections == {"features", "frontends", "asr", "train", "vocoder", "loader"}
     assert all(r["xrt"] > 0 and r["wall_s"] > 0 for r in rows)
     names = {r["name"] for r in rows}
     assert "NeMo AudioToMelSpectrogramPreprocessor" in names
@@ -32,6 +32,10 @@ def test_bench_quick_all_sections(tmp_path, capsys):
     fe = [r for r in rows if r["section"] == "frontends"]
     assert {r["batch"] for r in fe} == {1, 8}
     assert any(r["name"].startswith("stylegan") for r in fe) and any(r["name"].startswith("mask") for r in fe)
+    loader = {r["name"]: r for r in rows if r["section"] == "loader"}  # x real time per worker, with/without reverb
+    assert set(loader) == {"online pairs: noise_5db", "online pairs: reverb", "online pairs: mix of all but reverb",
+                           "online pairs: mix of all"}
+    assert all(r["extra"]["items"] > 0 for r in loader.values())
     train = [r for r in rows if r["section"] == "train"]
     assert train[0]["extra"]["steps_per_s"] > 0
     # ratios are against the reference named in the row, in the same run

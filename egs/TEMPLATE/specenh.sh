@@ -36,6 +36,11 @@ degrade_conf_dir=conf/degrade
 train_conditions=""     # degradations applied to train/valid sets for front-end training (split=train noise)
 test_conditions=""      # degradations applied to the test sets (split=test noise)
 sweeps=""               # severity sweeps (conf/degrade/<sweep>.yaml with a sweep: section) added to the test conditions
+train_data=precomputed  # front-end training pairs: precomputed (stage 2/3 write every (condition, utterance) pair) |
+                        # online (stage 4 degrades and featurises the clean training audio on the fly; specenh.train.online) |
+                        # online_mix (online, one item per utterance with a condition drawn per epoch)
+valid_subset=100        # online: utterances of the fixed validation subset of ${valid_set} (data/<valid_set>_sub<N>)
+                        # that stage 2/3 degrade and featurise under the training conditions
 
 asr_model=train         # train | pretrained name (stt_en_conformer_ctc_small) | path/to/model.nemo
 asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preprocessor section defines the features
@@ -64,6 +69,7 @@ Options (each also as --opt_name or --opt-name; values in force in brackets):
   --train_set [${train_set}]  --valid_set [${valid_set}]  --test_sets "..." [${test_sets}]
   --train_conditions "..." [${train_conditions}]
   --test_conditions "..." [${test_conditions}]  --sweeps "..." [${sweeps}]
+  --train_data precomputed|online|online_mix [${train_data}]  --valid_subset N (online) [${valid_subset}]
         (each a ${degrade_conf_dir}/<name>.yaml; a sweep file expands into one condition per value)
   --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
   --frontends "..." (named sets: ${frontend_conf_dir}/sets.yaml) [${frontends}]  --frontend_args "k=v name:k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
@@ -85,6 +91,16 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
+online=false
+case "${train_data}" in
+  precomputed) ;;
+  online|online_mix) online=true ;;
+  *) log "--train_data must be precomputed, online or online_mix, got '${train_data}'"; exit 1 ;;
+esac
+# the sets degraded under the training conditions for front-end training: with online training data only a
+# fixed validation subset (the training pairs are made in stage 4 from the clean audio)
+fe_valid_set=${valid_set}; fe_sets="${train_set} ${valid_set}"
+if ${online}; then fe_valid_set=${valid_set}_sub${valid_subset}; fe_sets=${fe_valid_set}; fi
 # named sets (all, ablations, ...) are the recipe's own: ${frontend_conf_dir}/sets.yaml
 frontends=$(python -m specenh.frontends.spec expand --conf-dir "${frontend_conf_dir}" ${frontends})
 # severity sweeps expand into one condition per value (specenh.degrade.sweep)
@@ -152,9 +168,14 @@ write_report() {
 }
 
 all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
+feat_sets() {  # the clean sets stage 3 featurises (online: the training set only for the reference ASR)
+  if ! ${online}; then all_sets; return 0; fi
+  if [ "${asr_model}" = train ]; then echo "${train_set} ${valid_set}"; fi
+  echo "${fe_valid_set} ${test_sets}"
+}
 degraded_sets() {  # <set>_<cond> names produced by stage 2
   local s c
-  for s in ${train_set} ${valid_set}; do for c in ${train_conditions}; do echo "${s}_${c}"; done; done
+  for s in ${fe_sets}; do for c in ${train_conditions}; do echo "${s}_${c}"; done; done
   for s in ${test_sets}; do for c in ${test_conditions}; do echo "${s}_${c}"; done; done
 }
 
@@ -174,9 +195,13 @@ fi
 
 if stage_on 2; then
   begin_stage 2 "degradation simulation"
-  for s in ${train_set} ${valid_set} ${test_sets}; do
+  if ${online}; then
+    step "stage2.${fe_valid_set}" python -m specenh.data.subset --src "${datadir}/${valid_set}" \
+      --out "${datadir}/${fe_valid_set}" --num-utts "${valid_subset}" --seed "${seed}"
+  fi
+  for s in ${fe_sets} ${test_sets}; do
     split=test; conds=${test_conditions}
-    case " ${train_set} ${valid_set} " in *" ${s} "*) split=train; conds=${train_conditions} ;; esac
+    case " ${fe_sets} " in *" ${s} "*) split=train; conds=${train_conditions} ;; esac
     for c in ${conds}; do
       out=${datadir}/${s}_${c}
       step "stage2.${s}_${c}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/degrade.JOB.log" \
@@ -198,7 +223,7 @@ if stage_on 3; then
     step stage3.asr_info specenh asr-info --asr-model "${asr_model}" --write-feature-config "${feature_config}"
   fi
   fconf=${feature_config:-${asr_config}}
-  for s in $(all_sets) $(degraded_sets); do
+  for s in $(feat_sets) $(degraded_sets); do
     out=${dumpdir}/feats/${s}
     step "stage3.feats.${s}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/extract.JOB.log" \
       specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" --feature-config "${fconf}" \
@@ -225,6 +250,15 @@ if stage_on 4; then
   done
   # on CPU, nj trainings side by side with nj / (trainings side by side) torch threads each (the thread count
   # is recorded in train_info.json); on GPUs one at a time, with the config's threads
+  online_args=()
+  if ${online}; then  # pairs made on the fly from the clean audio, with stage 3's features
+    fconf=${feature_config:-}
+    if [ -z "${fconf}" ]; then
+      fconf=${asr_config}; [ "${asr_model}" != train ] && fconf=${expdir}/asr/feature_config.yaml
+    fi
+    online_args=(--train-data online --degrade-conf-dir "${degrade_conf_dir}" --feature-config "${fconf}")
+    [ "${train_data}" = online_mix ] && online_args+=(--online-mix)
+  fi
   threads_args=
   if [ "${ngpu}" -eq 0 ] && [ "${#to_train[@]}" -gt 0 ]; then
     side=$(( ${#to_train[@]} < nj ? ${#to_train[@]} : nj ))
@@ -238,9 +272,10 @@ if stage_on 4; then
     done
     ${train_step} "stage4.${f}" ${cmd} --gpu "${ngpu}" "${expdir}/frontend_${f}/train.log" \
       ${ddp_launch} specenh train-frontend --name "${f}" --config "${fconf_f}" --feats-root "${dumpdir}/feats" \
-        --data-root "${datadir}" --train-set "${train_set}" --valid-set "${valid_set}" \
+        --data-root "${datadir}" --train-set "${train_set}" --valid-set "${fe_valid_set}" \
         --conditions ${train_conditions} --asr-model "${asr_path}" --exp-dir "${expdir}/frontend_${f}" \
-        --seed "${seed}" ${threads_args} ${ow_flag} ${gpu_args} ${f_args[@]+"${f_args[@]}"}
+        --seed "${seed}" ${threads_args} ${ow_flag} ${gpu_args} ${online_args[@]+"${online_args[@]}"} \
+        ${f_args[@]+"${f_args[@]}"}
   done
   bg_wait
 fi

@@ -21,7 +21,7 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed benchmarks (x real time), side by side with reference implementations")
     p.add_argument("--sections", nargs="+", default=["all"],
-                   help="all, or any of: features frontends asr stage5 train vocoder")
+                   help="all, or any of: features frontends asr stage5 train vocoder loader")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, nargs="+", default=None, help="CPU thread counts to measure (default 1 2)")
     p.add_argument("--quick", action="store_true", help="small and short (CI smoke test)")
@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--asr-model", default=None,
                    help=".nemo or pretrained name for the asr/train sections (default: a random mini Conformer); "
                         "for stage5 the default is <recipe-dir>/exp/asr/model.nemo")
-    p.add_argument("--recipe-dir", default="egs/mini", help="recipe whose test set the stage5 section decodes")
+    p.add_argument("--recipe-dir", default="egs/mini",
+                   help="recipe whose test set the stage5 section decodes; the loader section reads its data/train "
+                        "(synthetic audio when absent) and conf/degrade")
     p.add_argument("--train-config", default=None,
                    help="enhancer config for the train section (default egs/mini/conf/frontend/stylegan.yaml)")
     p.add_argument("--work-dir", default="exp/bench", help="where the random ASR is built")

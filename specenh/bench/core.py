@@ -528,6 +528,8 @@ def format_table(rows: list[Row]) -> str:
         extra = ""
         if "steps_per_s" in r.extra:
             extra = f" ({r.extra['steps_per_s']:.2f} steps/s)"
+        if "items_per_s" in r.extra:
+            extra = f" ({r.extra['items_per_s']:.1f} items/s; {r.extra['xrt_cpu']:,.0f} per CPU second)"
         lines.append(f"| {r.section} | {r.name} | {r.device} | {r.threads} | {r.batch} | {r.xrt:,.0f}{extra} | "
                      f"{ratio} | {r.peak_rss_mb:.0f} |")
     return "\n".join(lines)
@@ -541,7 +543,7 @@ def machine_info(device: str) -> dict:
     return info
 
 
-SECTIONS = ("features", "frontends", "asr", "stage5", "train", "vocoder")
+SECTIONS = ("features", "frontends", "asr", "stage5", "train", "vocoder", "loader")
 
 
 def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None = None, quick: bool = False,
@@ -580,6 +582,12 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
                                     work_dir=work_dir)
             elif sec == "vocoder":
                 rows += bench_vocoder(waves, th, device, 16, min_time, n_iter=8 if quick else 32)
+            elif sec == "loader":  # CPU workers: the online training data (specenh.bench.loader)
+                from specenh.bench.loader import bench_loader
+
+                rows += bench_loader(th, recipe_dir, work_dir, min_time=min_time, num_utts=num_utts,
+                                     seconds=seconds, conditions=("noise_5db", "reverb") if quick else None,
+                                     batch_size=4 if quick else 8, crop_frames=64 if quick else 256)
     if out_json:
         Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps({"machine": machine_info(device), "quick": quick,

@@ -161,9 +161,26 @@ def write_wav(path: str | Path, wave: np.ndarray, sr: int, subtype: str = "PCM_1
     OSError naming ``path`` and the reason (libsndfile only says "System error."), and no partial
     file is left behind.
     """
+    data = encode_wav(wave, sr, subtype)
+    with atomic_path(path) as tmp:
+        _write_file(tmp, data)
+
+
+def encode_wav(wave: np.ndarray, sr: int, subtype: str = "PCM_16") -> bytes:
+    """The bytes of the wav file :func:`write_wav` writes (float input clipped to [-1, 1) for PCM)."""
     if subtype.startswith("PCM"):
         wave = np.clip(wave, -1.0, 1.0 - 2.0 ** -15)
     buf = io.BytesIO()
     sf.write(buf, wave, sr, subtype=subtype, format="WAV")
-    with atomic_path(path) as tmp:
-        _write_file(tmp, buf.getvalue())
+    return buf.getvalue()
+
+
+def pcm16_roundtrip(wave: np.ndarray, sr: int) -> np.ndarray:
+    """float32 [N] as it reads back after :func:`write_wav` (16-bit PCM) and :func:`load_audio`.
+
+    The same libsndfile conversions both ways, in memory: what stage 3 reads from stage 2's wavs,
+    bit for bit (the online training data of :mod:`specenh.train.online` relies on it).
+    """
+    with sf.SoundFile(io.BytesIO(encode_wav(wave, sr, "PCM_16"))) as f:
+        out = f.read(dtype="float32", always_2d=True)
+    return np.ascontiguousarray(out.mean(axis=1), dtype=np.float32)

@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import yaml
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 PEAK_LIMIT = 1.0 - 2.0 ** -15  # largest value representable in 16-bit PCM
 PEAK_TARGET = 0.99
+GAIN_FORMAT = "{:.6f}"  # how utt2gain records the anti-clipping gain (what training on stage 2's outputs reads)
 JOBS_DIR = ".degrade"
 DONE = ".done"
 
@@ -95,22 +96,28 @@ def _check_source(src: Path, data: DataDir) -> None:
 
 
 def degrade_one(cond: Condition, utt: str, path: str, *, seed: int, split: str,
-                pool: list[tuple[str, str]]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+                pool: Sequence[tuple[str, str]], rng: np.random.Generator | None = None, verbose: bool = True
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Degrade one utterance: (float32 [N] wave scaled to fit 16-bit PCM, aux arrays, gain <= 1).
 
+    ``rng``: the utterance's generator; stage 2's is ``rng_for(seed, condition.name, utt)`` (the
+    default), the online training data (:mod:`specenh.train.online`) passes its own for later epochs
+    (and ``verbose=False``: no log line per scaled utterance, every epoch).
     Raises AudioError naming the file and utterance on bad input (also silent or truncated audio: a
     silent "noisy" version would be trained and scored as if it were speech).
     """
     wave, sr = load_audio(path, target_sr=cond.sample_rate, utt=utt, allow_silent=False)
-    res = cond.apply(wave, sr, rng_for(seed, cond.name, utt), split=split, utt_id=utt, pool=pool)
+    if rng is None:
+        rng = rng_for(seed, cond.name, utt)
+    res = cond.apply(wave, sr, rng, split=split, utt_id=utt, pool=pool)
     out = res.wave
     peak = float(np.max(np.abs(out))) if len(out) else 0.0
     gain = 1.0
     if peak > PEAK_LIMIT:
         gain = PEAK_TARGET / peak
         out = (out.astype(np.float64) * gain).astype(np.float32)
-        log.info("utterance %s: peak %.3f would clip in 16-bit PCM; scaled by %.4f (%.1f dB)",
-                 utt, peak, gain, 20 * np.log10(gain))
+        log.log(logging.INFO if verbose else logging.DEBUG, "utterance %s: peak %.3f would clip in 16-bit PCM; "
+                "scaled by %.4f (%.1f dB)", utt, peak, gain, 20 * np.log10(gain))
     return out, res.aux, gain
 
 
@@ -178,7 +185,7 @@ def _degrade_job(src: Path, data: DataDir, cond: Condition, chunk: list[str], ut
         wav_scp[utt] = str(wpath)
         utt2dur[utt] = f"{len(wave) / cond.sample_rate:.3f}"
         clean_scp[utt] = _clean_path(data, utt)
-        utt2gain[utt] = f"{gain:.6f}"
+        utt2gain[utt] = GAIN_FORMAT.format(gain)
         for name, arr in aux.items():
             apath = wav_dir / f"{utt}.{name}.npy"
             _save_npy(apath, arr)

@@ -40,6 +40,9 @@ class FrontendData:
     train_pairs / valid_pairs: (degraded dir suffix, clean dir) pairs as
     ``(dump/feats/<set>_<cond>, dump/feats/<set>)``; the data dirs with wavs are ``data/<set>_<cond>``.
     asr_model: the frozen ASR (``.nemo`` path or pretrained name) for losses that use it.
+    online: with ``--train-data online``, how to make the training pairs on the fly
+    (:class:`specenh.train.online.OnlineSpec`); the training dirs above are then names only (no
+    stage-2/3 outputs exist for them) and the validation dirs are precomputed as before.
     """
 
     train_feats: list[Path]
@@ -49,6 +52,7 @@ class FrontendData:
     train_data_dirs: list[Path] = field(default_factory=list)
     valid_data_dirs: list[Path] = field(default_factory=list)
     asr_model: str | None = None
+    online: Any = None  # OnlineSpec | None (not imported here: this module stays light)
 
 
 def select_conditions(dirs: Sequence[Path], patterns: Sequence[str]) -> list[int]:
@@ -87,5 +91,27 @@ def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: 
         raise ValueError(f"no trainer registered for front-end {name!r}; trainable: {sorted(TRAINERS)}")
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    check_data_mode(exp_dir, data)
     save_config(cfg, exp_dir / "config.yaml")
     return TRAINERS[name](cfg, data, exp_dir)
+
+
+def data_mode(data: FrontendData) -> dict[str, Any]:
+    """Where the training pairs come from (``exp_dir/train_data.json``)."""
+    if data.online is None:
+        return {"train_data": "precomputed"}
+    return {"train_data": "online", "mix": bool(data.online.mix), "degrade_seed": int(data.online.seed)}
+
+
+def check_data_mode(exp_dir: Path, data: FrontendData) -> None:
+    """Refuse to resume a checkpoint trained on other data (precomputed vs online): a mixed model. An
+    experiment dir from before this file existed counts as precomputed."""
+    import json
+
+    mode, f = data_mode(data), exp_dir / "train_data.json"
+    if (exp_dir / "checkpoints" / "last.ckpt").is_file():
+        before = json.loads(f.read_text()) if f.is_file() else {"train_data": "precomputed"}
+        if before != mode:
+            raise ValueError(f"{exp_dir}: its checkpoint was trained with {before}, this run asks for {mode}; "
+                             f"train from scratch with --overwrite (stage 4: --overwrite true) or use another exp dir")
+    f.write_text(json.dumps(mode) + "\n")

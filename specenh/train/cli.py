@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         train_data_dirs=[data / f"{args.train_set}_{c}" for c in conds],
         valid_data_dirs=[data / f"{args.valid_set}_{c}" for c in conds],
         asr_model=args.asr_model,
+        online=online_spec(args) if args.train_data == "online" else None,
     )
     if args.overwrite and (Path(args.exp_dir) / "checkpoints").is_dir():
         import shutil
@@ -41,6 +42,27 @@ def _run(args: argparse.Namespace) -> int:
     path = train_frontend(args.name, cfg, d, args.exp_dir)
     log.info("front-end %s: %s", args.name, path)
     return 0
+
+
+def online_spec(args: argparse.Namespace):
+    """``--train-data online``: the clean training set, the conditions' YAML files and the features."""
+    from specenh.features.extract import feature_config_from_file
+    from specenh.train.online import OnlineSpec
+
+    conf_dir, clean = Path(args.degrade_conf_dir), Path(args.data_root) / args.train_set
+    if not (clean / "wav.scp").is_file():
+        raise FileNotFoundError(f"--train-data online reads the clean training audio: {clean}/wav.scp not found")
+    files = {f"{args.train_set}_{c}": conf_dir / f"{c}.yaml" for c in args.conditions}
+    from specenh.degrade.sweep import find_condition
+
+    missing = [str(p) for p in files.values() if not p.is_file() and find_condition(p) is None]
+    if missing:
+        raise FileNotFoundError(f"--train-data online: condition files not found: {missing} (--degrade-conf-dir)")
+    spec = OnlineSpec(data_dir=clean, condition_files=files, feature_config=feature_config_from_file(args.feature_config),
+                      seed=int(args.seed or 0), mix=bool(args.online_mix))
+    log.info("training pairs made on the fly from %s: %d conditions (%s), degradation seed %d", clean, len(files),
+             "one drawn per utterance and epoch" if spec.mix else "every (condition, utterance) pair", spec.seed)
+    return spec
 
 
 def apply_run_options(cfg: dict, args: argparse.Namespace) -> None:
@@ -70,5 +92,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="sets train.seed (default: the config's)")
     p.add_argument("--num-threads", type=int, default=None, help="sets train.num_threads (torch CPU threads)")
     p.add_argument("--overwrite", action="store_true", help="discard checkpoints and train from scratch")
+    p.add_argument("--train-data", choices=("precomputed", "online"), default="precomputed",
+                   help="precomputed: stage 2/3's training pairs; online: degrade and featurise the clean "
+                        "--train-set on the fly (specenh.train.online; validation stays precomputed)")
+    p.add_argument("--degrade-conf-dir", default="conf/degrade", help="online: <dir>/<condition>.yaml")
+    p.add_argument("--feature-config", default=None,
+                   help="online: the feature settings (stage 3's --feature-config: a NeMo model config or "
+                        "FeatureConfig keys; default: the default FeatureConfig)")
+    p.add_argument("--online-mix", action="store_true",
+                   help="online: one item per utterance with a condition drawn per epoch, instead of one item "
+                        "per (condition, utterance) pair")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     p.set_defaults(func=_run)

@@ -13,7 +13,7 @@ of the same utterances (``dump/feats/<set>``); utterance ids are shared (stage 2
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -92,11 +92,27 @@ class PairedFeatDataset(Dataset):
         return x, y, f"{k}:{u}"
 
 
-def collate_pairs(items: list[tuple[np.ndarray, np.ndarray, str]]) -> dict[str, torch.Tensor | list[str]]:
-    """-> {x [B, D, T], x_len [B], y [B, D, T'], y_len [B], keys}: zero-padded, channel-first."""
-    x, xl = pad_batch([a for a, _, _ in items])
-    y, yl = pad_batch([b for _, b, _ in items])
-    return {"x": x, "x_len": xl, "y": y, "y_len": yl, "keys": [k for _, _, k in items]}
+PAIR_FIELDS = ("x", "y", "key")
+
+
+def collate_pairs(items: Sequence[tuple[np.ndarray, np.ndarray, str] | Mapping[str, Any]]
+                  ) -> dict[str, torch.Tensor | list]:
+    """-> {x [B, D, T], x_len [B], y [B, D, T'], y_len [B], keys}: zero-padded, channel-first.
+
+    Items are ``(x [T, D], y [T', D], key)`` tuples, or mappings with ``x``, ``y``, ``key`` and any
+    further fields, which the batch carries as lists in item order under their own names (e.g. a
+    transcript per item for a CTC loss); a dataset adds a field without touching this function.
+    """
+    rows = [it if isinstance(it, Mapping) else dict(zip(PAIR_FIELDS, it)) for it in items]
+    x, xl = pad_batch([r["x"] for r in rows])
+    y, yl = pad_batch([r["y"] for r in rows])
+    out: dict[str, torch.Tensor | list] = {"x": x, "x_len": xl, "y": y, "y_len": yl, "keys": [r["key"] for r in rows]}
+    for name in rows[0]:
+        if name not in PAIR_FIELDS:
+            if name in out:
+                raise ValueError(f"item field {name!r} collides with a batch field")
+            out[name] = [r.get(name) for r in rows]
+    return out
 
 
 class PairedWaveDataset(Dataset):

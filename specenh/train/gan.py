@@ -224,6 +224,8 @@ class StyleGANModule(HarnessModule):
 
     # -------------------------------------------------------------- data
     def train_pairs(self) -> PairedFeatDataset:
+        """The training items: stage 2/3's pairs, or the same items made on the fly (``data.online``:
+        an :class:`~specenh.train.online.OnlinePairs` with the same interface)."""
         tc, data = self.tc, self.data
         deg, clean = list(data.train_feats), list(data.train_clean_feats)
         if tc["include_clean"]:
@@ -231,6 +233,11 @@ class StyleGANModule(HarnessModule):
                 deg.append(Path(c))
                 clean.append(Path(c))
         deg, clean = weight_conditions(deg, clean, tc["condition_weights"] or {})
+        if data.online is not None:  # made on the fly from the clean audio (specenh.train.online)
+            from specenh.train.online import OnlinePairs
+
+            return OnlinePairs(data.online, deg, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
+                               seed=int(tc["seed"]), max_utts=tc["max_utts"])
         return PairedFeatDataset(deg, clean, max_frames=tc["crop_frames"], unpaired=bool(tc["unpaired"]),
                                  seed=int(tc["seed"]), max_utts=tc["max_utts"])
 

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from specenh.frontends.base import FrontEnd, build
 from specenh.train import FrontendData, register_trainer, select_conditions
@@ -84,6 +84,14 @@ def _read_gains(data_dir: Path | None) -> dict[str, float]:
     return {u: float(g) for u, g in read_kv(Path(data_dir) / "utt2gain").items()}
 
 
+def gain_scaled(y: np.ndarray, g: float, guard: float) -> np.ndarray:
+    """Clean log-mel [T, D] of the audio scaled by ``g``: ``log(g^2 (e^y - guard) + guard)`` (exact)."""
+    if g == 1.0:
+        return y
+    power = np.maximum(np.exp(y.astype(np.float64)) - guard, 0.0)
+    return np.log(g * g * power + guard).astype(np.float32)
+
+
 class FeatPairs(PairedFeatDataset):
     """Log-mel pairs with clean targets scaled by ``utt2gain`` and (optionally) mel hole masks.
 
@@ -120,10 +128,7 @@ class FeatPairs(PairedFeatDataset):
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"utterance {u!r}: degraded and clean features differ in length "
                              f"({x.shape[0]} vs {y.shape[0]} frames)")
-        g = self.gains[k].get(u, 1.0)
-        if g != 1.0:
-            power = np.maximum(np.exp(y.astype(np.float64)) - self.guard, 0.0)
-            y = np.log(g * g * power + self.guard).astype(np.float32)
+        y = gain_scaled(y, self.gains[k].get(u, 1.0), self.guard)
         m = None
         if self.mask_dirs is not None:
             m = load_mel_masks(self.mask_dirs[k], [u], {u: x.shape[0]}, fb=self.fb)[0].numpy().T  # [T, D]
@@ -186,6 +191,8 @@ def build_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, split: s
                              f"{[Path(n).name for n in names]} matches conditions={cfg['conditions']}; "
                              f"add a matching condition to --train_conditions or override 'conditions'")
         return None
+    if split == "train" and data.online is not None:  # made on the fly from the clean audio
+        return _online_source(fe, cfg, data, [names[i] for i in idx], seed=seed, max_utts=max_utts)
     missing = [str(names[i]) for i in idx if not Path(names[i]).is_dir()]
     if missing:
         if split == "train":
@@ -213,6 +220,72 @@ def build_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, split: s
     ds = FeatPairs([feats[i] for i in idx], [clean[i] for i in idx],
                    data_dirs=[Path(ddirs[i]) if i < len(ddirs) else None for i in idx], with_masks=with_masks,
                    log_guard=float(dcfg["log_guard"]), max_frames=max_frames, seed=seed, max_utts=per_dir)
+    return _Source(ds, list(ds.frames), collate_feat_items, [ds])
+
+
+class OnlineFeatPairs(Dataset):
+    """:class:`FeatPairs`'s items made on the fly: (degraded [T, D], gain-scaled clean [T, D], key, mel
+    hole mask [T, D] bool or None), from an :class:`~specenh.train.online.OnlinePairs` (log-mel)."""
+
+    def __init__(self, pairs, *, with_masks: bool = False, log_guard: float = 2.0**-24):
+        self.pairs, self.with_masks, self.guard = pairs, with_masks, float(log_guard)
+        self.frames = pairs.frames
+        self.fb = None
+        if with_masks:
+            from specenh.features.logmel import mel_filterbank
+
+            self.fb = mel_filterbank(pairs.spec.feature_config)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.pairs.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        it = self.pairs.item(i)
+        x, y = it["x"], gain_scaled(it["y"], it["gain"], self.guard)
+        m = None
+        if self.with_masks:
+            from specenh.frontends.inpaint import stft_mask_to_mel
+
+            if "holes_mask" not in it["aux"]:
+                raise ValueError(f"oracle-mask inpainting needs a holes condition; {it['source']!r} has no hole mask")
+            mel = stft_mask_to_mel(it["aux"]["holes_mask"], self.fb, 0.5)  # [D, T + 1] -> cut to the feature frames
+            t0 = it["start"]
+            m = mel[:, t0 : t0 + x.shape[0]].numpy().T
+            if m.shape[0] < x.shape[0]:
+                m = np.pad(m, ((0, x.shape[0] - m.shape[0]), (0, 0)))
+        return x, y, it["key"], m
+
+
+def _online_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, names: list, *, seed: int,
+                   max_utts: int | None) -> _Source:
+    """The training split made on the fly (:mod:`specenh.train.online`), item for item what
+    :func:`build_source` reads from stage 2/3's outputs at epoch 0."""
+    from specenh.train.online import OnlinePairs
+
+    dcfg = cfg["data"]
+    per_dir = None if max_utts is None else max(1, int(max_utts) // (1 if data.online.mix else len(names)))
+    max_frames = int(dcfg["max_frames"]) if dcfg["max_frames"] else None
+    log.info("%s train data (online, %s): %s", fe.name, "mixed" if data.online.mix else "per condition",
+             [Path(n).name for n in names])
+    if fe.domain == "wave":
+        sr = int(fe.config.get("sample_rate", 16000))
+        hop_s = float(fe.config.get("hop_ms", 10.0)) * 1e-3
+        max_samples = int(max_frames * hop_s * sr) if max_frames else None
+        groups = [[n] for n in names] if not data.online.mix else [names]
+        parts, lengths = [], []
+        for i, grp in enumerate(groups):  # one dataset per dir, seeded seed + i, as build_source's
+            ds = OnlinePairs(data.online, grp, seed=seed + i, max_utts=per_dir, domain="wave",
+                             max_samples=max_samples, sample_rate=sr)
+            for _, u in ds.items:
+                t = max(1, int(ds.num_samples[u] / sr / hop_s))
+                lengths.append(min(t, max_frames) if max_frames else t)
+            parts.append(ds)
+        return _Source(ConcatDataset(parts), lengths, collate_waves, parts)
+    pairs = OnlinePairs(data.online, names, max_frames=max_frames, seed=seed, max_utts=per_dir)
+    ds = OnlineFeatPairs(pairs, with_masks=bool(getattr(fe, "needs_mask", False)), log_guard=float(dcfg["log_guard"]))
     return _Source(ds, list(ds.frames), collate_feat_items, [ds])
 
 

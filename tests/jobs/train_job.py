@@ -1,6 +1,6 @@
 """A training run for tests/test_harness.py, in its own process: ``train_job.py KIND ROOT EXP [KILL_AT]``.
 
-KIND: stylegan | bwe | asr, on the tiny feature tree ROOT (made by tests/test_harness.py). With KILL_AT the
+KIND: stylegan | bwe | asr, on the tiny feature tree ROOT (bwe_online: on tests/test_online.py's clean set) (made by tests/test_harness.py). With KILL_AT the
 process kills itself with SIGKILL right after step KILL_AT (a ``kill -9`` at a known point, after a checkpoint
 and before the end), to test resuming.
 """
@@ -47,6 +47,20 @@ if kind == "asr":
     cfg["train"].update(COMMON, batch_max_frames=300, batch_size=4, warmup_steps=3, num_val_utts=4,
                         select_by="val_wer")
     train_asr(cfg, root / "train", exp, valid_feats=root / "dev")
+elif kind.endswith("_online"):  # ROOT: tests/test_online.py's clean set (data/train, conf/<cond>.yaml)
+    from specenh.train import FrontendData, train_frontend
+    from specenh.train.online import OnlineSpec
+
+    conds = ["noise_5db", "reverb"]
+    spec = OnlineSpec(data_dir=root / "data" / "train", seed=1,
+                      condition_files={f"train_{c}": root / "conf" / f"{c}.yaml" for c in conds})
+    data = FrontendData(train_feats=[root / "feats" / f"train_{c}" for c in conds],
+                        train_clean_feats=[root / "feats" / "train"] * 2, valid_feats=[], valid_clean_feats=[],
+                        online=spec)
+    cfg = {"conditions": ["*"], "model": {"hidden": 16, "dilations": [1, 2], "cutoff_hz": None},
+           "data": {"max_frames": 30, "batch_size": 3, "batch_max_frames": 400, "num_val_utts": 0},
+           "train": {**COMMON, "lr": 3e-3, "warmup_steps": 3}}
+    train_frontend(kind[: -len("_online")], cfg, data, exp)
 else:
     from specenh.train import FrontendData, train_frontend
 
