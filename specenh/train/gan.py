@@ -314,24 +314,24 @@ class StyleGANModule(HarnessModule):
         use_cx = float(lc["cx_weight"]) > 0 and lc["cx_source"] != "none"
         use_fm = float(lc["fm_weight"]) > 0 and self.paired
         cx = fm = ctc = zero
-        gen = tgt = None  # enhanced / clean ASR feature sets
-        encoded = None
+        asr_cx = use_cx and lc["cx_source"] == "asr"
+        gen = tgt = encoded = None  # enhanced / clean ASR feature sets, encoder output
         if self.use_ctc:  # one pass: the cx/fm layers and the encoder output
-            layers = list(lc["cx_layers"]) if (use_cx and lc["cx_source"] == "asr") or use_fm else []
+            layers = list(lc["cx_layers"]) if asr_cx or use_fm else []
             feats, flen, enc = self.asr.encoder_features(self.enhancer.denormalise(fake_n, xl), xl, layers,
                                                          return_encoded=True)
-            gen, encoded = ([(f, flen) for f in feats] if layers else None), (enc, flen)
+            gen, encoded = [(f, flen) for f in feats], (enc, flen)
         if use_cx:
-            g = gen if (gen is not None and lc["cx_source"] == "asr") else self.features(fake_n, xl, lc["cx_source"])
+            g = gen if asr_cx and gen is not None else self.features(fake_n, xl, lc["cx_source"])
             with torch.no_grad():
                 tgt = self.features(y_n, yl, lc["cx_source"])
             cx = self.cx(g, tgt, int(lc["cx_max_positions"]))
-            if lc["cx_source"] == "asr":
+            if asr_cx:
                 gen = g
         if use_fm:
-            if gen is None:
+            if not gen:
                 gen = self.features(fake_n, xl, "asr")
-            if not (use_cx and lc["cx_source"] == "asr"):
+            if not asr_cx:
                 with torch.no_grad():
                     tgt = self.features(y_n, yl, "asr")
             fm = self.fm(gen, tgt)
