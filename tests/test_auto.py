@@ -155,3 +155,47 @@ def test_oracle_decodes_each_set_once(tiny_set, tmp_path, caplog):
     with caplog.at_level("INFO", logger="specenh.stages.decode"):
         decode_job([tiny_set / "noisy", noisy2], "identity", asr_path, [tmp_path / "i1", tmp_path / "i2"])
     assert not any("reused" in r.getMessage() for r in caplog.records)
+
+
+def test_training_config_inference_block_is_the_checkpoints_default(tmp_path):
+    """A training config's ``inference:`` (e.g. egs/mini stylegan's alpha grid) travels in model.pt; a
+    variant's ``inference:`` overrides it (``alpha: null``: observation adding off)."""
+    from specenh.frontends.base import load
+    from specenh.train.cli import set_inference_defaults
+
+    ck = tmp_path / "exp" / "frontend_inpaint" / "model.pt"
+    ck.parent.mkdir(parents=True)
+    build({"name": "inpaint", "channels": [4]}).save(ck)
+    assert load(ck).obs_alpha is None
+    t0 = ck.stat().st_mtime_ns
+    set_inference_defaults(ck, {})  # nothing to store: the file is not rewritten
+    assert ck.stat().st_mtime_ns == t0
+    set_inference_defaults(ck, {"alpha": [0.0, 0.5, 1.0]})
+    fe = load(ck)
+    assert fe.obs_alpha == [0.0, 0.5, 1.0] and fe.obs_domain == "logmel"
+    t1 = ck.stat().st_mtime_ns
+    set_inference_defaults(ck, {"alpha": [0.0, 0.5, 1.0]})  # unchanged: not rewritten (stage 5 fingerprints)
+    assert ck.stat().st_mtime_ns == t1
+    x = torch.randn(1, 80, 16)
+    assert len(fe.candidates(x, torch.tensor([16]))) == 3
+    off = tmp_path / "off.yaml"
+    off.write_text(f"checkpoint: {ck}\ninference: {{alpha: null}}\n")
+    assert resolve(off).obs_alpha is None
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(f"checkpoint: {ck}\ninference: {{alpha: 0.25}}\n")
+    assert resolve(fixed).obs_alpha == [0.25]
+
+
+def test_later_stages_show_the_candidate_stage5_chose():
+    """Stage 7 (resynth, panels) takes, per utterance, the alpha stage 5 decoded (its ``choice`` file)."""
+    from specenh.stages.enhancer import pick_choices, run_frontend
+
+    fe = resolve("oracle", {"alpha": [0.0, 1.0]})
+    x, clean = torch.zeros(2, 80, 6), torch.ones(2, 80, 6)
+    lens = torch.tensor([6, 4])
+    y, yl = run_frontend(fe, x, lens, ["a", "b"], clean=lambda: (clean, lens), choices={"a": "alpha=1", "b": "alpha=0"})
+    assert yl.tolist() == [6, 4] and y[0].eq(1).all() and y[1].eq(0).all()
+    with pytest.raises(ValueError, match="run stage 5"):
+        pick_choices([("alpha=0", x, lens), ("alpha=1", x, lens)], ["a", "b"], {"a": "alpha=1"})
+    one = pick_choices([("", x, lens)], ["a", "b"], {})
+    assert one[0] is x

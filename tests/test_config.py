@@ -64,6 +64,8 @@ def test_mini_ablation_configs_differ_from_base_only_where_stated():
     assert nocx["loss"]["cx_weight"] == 0.0 and nocx["model"] == base["model"] and nocx["train"] == base["train"]
     unp = load_config(d / "stylegan_unpaired.yaml")
     assert unp["train"]["unpaired"] is True and unp["loss"]["consistency_target"] == "input"
-    multi = load_config(d / "stylegan_multi.yaml")
-    assert base["conditions"] == ["noise_*"] and multi["conditions"] == ["*"]
-    assert {k: v for k, v in multi.items() if k != "conditions"} == {k: v for k, v in base.items() if k != "conditions"}
+    noise = load_config(d / "stylegan_noise.yaml")
+    assert base["conditions"] == ["*"] and noise["conditions"] == ["noise_*"]
+    assert {k: v for k, v in noise.items() if k != "conditions"} == {k: v for k, v in base.items() if k != "conditions"}
+    ctc = load_config(d / "stylegan_ctc.yaml")
+    assert ctc["loss"]["ctc_weight"] == 1.0 and ctc["train"]["crop_frames"] is None and ctc["model"] == base["model"]

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_ASR = ("train.max_steps=6 train.num_val_utts=4 train.num_threads=1 model.encoder.n_layers=1 "
             "model.encoder.d_model=32 model.encoder.n_heads=2 model.encoder.subsampling_conv_channels=32 "
             "model.decoder.feat_in=32 tokenizer.vocab_size=40")
-TINY = ["--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
+TINY = ["--train_data", "precomputed", "--local_data_opts", "--num_train 24 --num_dev 6 --num_test 8",
         "--train_conditions", "noise_5db", "--test_conditions", "noise_0db bandlimit_2k",
         "--asr_args", TINY_ASR, "--frontends", "identity oracle specsub", "--resynth_max_utts", "2"]
 

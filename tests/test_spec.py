@@ -49,8 +49,8 @@ def test_driver_reads_the_same_answers(conf):
 
 def test_recipe_sets_are_defined_by_the_recipe():
     mini = expand(["all", "ablations"], REPO / "egs" / "mini" / "conf" / "frontend")
-    assert "stylegan_multi" in mini and "wiener" in mini
-    assert "stylegan_multi" not in expand(["all"], REPO / "conf" / "frontend")
+    assert "stylegan_noise" in mini and "wiener" in mini
+    assert "stylegan_noise" not in expand(["all"], REPO / "conf" / "frontend")
     for n in mini:
         k = kind(n, REPO / "egs" / "mini" / "conf" / "frontend")
         assert k in ("builtin", "train", "inference", "auto"), n

@@ -314,20 +314,25 @@ if stage_on 7; then
   fe_hash=$(echo "${frontends}" | md5sum | cut -c1-8)
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
-      specs=(); odirs=()
-      for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); odirs+=("${expdir}/resynth/${s}_${c}_${f}"); done
+      specs=(); odirs=(); ddirs=()
+      for f in ${frontends}; do
+        specs+=("$(frontend_spec "${f}")"); odirs+=("${expdir}/resynth/${s}_${c}_${f}")
+        ddirs+=("${expdir}/decode/${s}_${c}_${f}")  # stage 5's per-utterance choices (alpha grids), if any
+      done
       bg_step "stage7.${s}_${c}.${fe_hash}" ${cmd} "${expdir}/resynth/log/resynth.${s}_${c}.${fe_hash}.log" \
         specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
-          --frontend "${specs[@]}" --out-dir "${odirs[@]}" --max-utts "${resynth_max_utts}" \
+          --frontend "${specs[@]}" --out-dir "${odirs[@]}" --decode-dir "${ddirs[@]}" --max-utts "${resynth_max_utts}" \
           --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${resynth_opts}
     done
   done
   bg_wait
   for s in ${test_sets}; do
     for c in ${test_conditions}; do
-      specs=(); for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); done
+      specs=(); ddirs=()
+      for f in ${frontends}; do specs+=("$(frontend_spec "${f}")"); ddirs+=("${expdir}/decode/${s}_${c}_${f}"); done
       step "stage7.panel.${s}_${c}.${fe_hash}" specenh panel --feats-dir "${dumpdir}/feats/${s}_${c}" \
         --clean-feats-dir "${dumpdir}/feats/${s}" --frontends "${specs[@]}" --labels ${frontends} \
+        --decode-dir "${ddirs[@]}" \
         --out "${expdir}/resynth/panel_${s}_${c}.png" --device "${device}"
     done
   done

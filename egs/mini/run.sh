@@ -4,6 +4,8 @@
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--nj N] [--frontends all] [... any option of specenh.sh]
 set -euo pipefail
 
+# front-end training pairs are made on the fly from the clean audio (--train_data online: stages 2-3 degrade
+# only a 100-utterance validation subset under the training conditions; README "Online training data").
 # babble 5 dB on its own too (train/dev talkers), besides the mixed noise_*dB conditions (a quarter babble)
 train_conditions="noise_0db noise_5db noise_10db noise_babble_5db bandlimit_2k holes30 codec_mulaw8k reverb"
 test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise_babble_5db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim32"
@@ -14,6 +16,7 @@ test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise
   --train_conditions "${train_conditions}" \
   --test_conditions "${test_conditions}" \
   --asr_model train --asr_config conf/asr/conformer_ctc_mini.yaml \
+  --train_data online \
   --frontends "identity oracle stylegan" \
   --resynth_max_utts 10 \
   "$@"

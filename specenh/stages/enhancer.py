@@ -9,7 +9,7 @@ imports its helpers.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
@@ -23,15 +23,44 @@ from specenh.frontends.base import BatchInputs, FrontEnd
 def run_frontend(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: list[str], *,
                  feats_dir: str | Path | None = None, num_frames: dict[str, int] | None = None,
                  clean: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                 device: str | torch.device = "cpu",
+                 choices: Mapping[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``fe.enhance`` on one batch with the extra inputs it declares.
 
     x: log-mel ``[B, D, T]`` (log-mel front-ends) or waveforms ``[B, N]`` (wave front-ends), on ``device``;
     lengths ``[B]`` (frames or samples). Returns the enhanced batch in the front-end's domain.
+    ``choices``: for a front-end with several candidate outputs (an observation-adding grid), the label
+    stage 5 chose per utterance (its ``choice`` file), so later stages show what was decoded.
     """
-    batch = BatchInputs(utts=list(utts), feats_dir=Path(feats_dir) if feats_dir is not None else None,
-                        num_frames=dict(num_frames or {}), frames=int(x.shape[-1]), device=device, clean=clean)
-    return fe.enhance(x, lengths, **fe.extra_inputs(batch))
+    if choices is None:
+        batch = BatchInputs(utts=list(utts), feats_dir=Path(feats_dir) if feats_dir is not None else None,
+                            num_frames=dict(num_frames or {}), frames=int(x.shape[-1]), device=device, clean=clean)
+        return fe.enhance(x, lengths, **fe.extra_inputs(batch))
+    cands = run_candidates(fe, x, lengths, utts, feats_dir=feats_dir, num_frames=num_frames, clean=clean,
+                           device=device)
+    return pick_choices(cands, utts, choices, fe.name)
+
+
+def pick_choices(cands: list[tuple[str, torch.Tensor, torch.Tensor]], utts: list[str],
+                 choices: Mapping[str, str], name: str = "front-end") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per utterance the candidate ``choices[utt]`` names (labels as in stage 5's ``choice`` file), padded
+    into one batch ``[B, D, T]`` with lengths ``[B]``. One candidate: it, whatever the choices say."""
+    if len(cands) == 1:
+        return cands[0][1], cands[0][2]
+    by_label = {lab: (y, yl) for lab, y, yl in cands}
+    rows = []
+    for i, u in enumerate(utts):
+        lab = choices.get(u)
+        if lab not in by_label:
+            raise ValueError(f"{name}: no stage-5 choice among {sorted(by_label)} for utterance {u!r} "
+                             f"(got {lab!r}): run stage 5 for this front-end first")
+        y, yl = by_label[lab]
+        rows.append(y[i, ..., : int(yl[i])])
+    lens = torch.tensor([int(r.shape[-1]) for r in rows], device=rows[0].device)
+    out = rows[0].new_zeros(len(rows), *rows[0].shape[:-1], int(lens.max()))
+    for i, r in enumerate(rows):
+        out[i, ..., : r.shape[-1]] = r
+    return out, lens
 
 
 def run_candidates(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: list[str], *,
@@ -54,8 +83,10 @@ class BatchEnhancer:
     ASR; :meth:`waves` gives a wave front-end's enhanced audio."""
 
     def __init__(self, feats_dir: str | Path, frontend: FrontEnd, feat_config, *,
-                 clean_feats_dir: str | Path | None = None, device: str = "cpu"):
+                 clean_feats_dir: str | Path | None = None, device: str = "cpu",
+                 choices: Mapping[str, str] | None = None):
         self.feats_dir = Path(feats_dir)
+        self.choices = choices  # stage 5's per-utterance choice among several candidates (see run_frontend)
         self.fe = frontend.to(device).eval()
         self.device = device
         self.n2f = read_utt2num_frames(self.feats_dir / "utt2num_frames")
@@ -77,6 +108,8 @@ class BatchEnhancer:
 
     def __call__(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         cands = self.candidates(utts)
+        if len(cands) > 1 and self.choices is not None:
+            return pick_choices(cands, utts, self.choices, self.fe.name)
         if len(cands) > 1:
             raise ValueError(f"front-end {self.fe.name!r} gives {len(cands)} candidates per utterance; choosing "
                              f"needs the frozen ASR (stage 5, specenh decode)")

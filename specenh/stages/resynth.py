@@ -156,7 +156,8 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                      degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
                      device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
                      judge_model: str | None = None, judge_compute_type: str = "int8",
-                     n_boot: int = 1000) -> list[dict[str, Any]]:
+                     n_boot: int = 1000, choices: Sequence[Mapping[str, str] | None] | None = None
+                     ) -> list[dict[str, Any]]:
     """Stage 7 for one set and several front-ends (``out_dirs[k]`` for ``frontends[k]``); returns their
     summaries. The per-set work is done once for all of them: reading the audio, the clean features,
     the metrics of the unprocessed input and the two vocoder references (``input_resynth``,
@@ -167,11 +168,17 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     the unprocessed input, the enhanced audio, the vocoder's ``input_resynth`` / ``clean_resynth`` (log-mel
     front-ends) and the clean audio; WER with ``n_boot`` bootstrap CIs and paired tests go into
     ``summary.json`` (``judge``) and the scoring files into ``<out_dir>/judge/<system>/``. Needs the
-    set's ``text`` (feature dir or ``data_dir``)."""
+    set's ``text`` (feature dir or ``data_dir``).
+
+    ``choices[k]`` (optional): for a front-end with several candidate outputs (an observation-adding grid),
+    stage 5's per-utterance choice (its ``choice`` file): the audio and metrics are those of what was decoded."""
     from specenh.vocoder import DeGLIDenoiser, MelRefiner, logmel_to_wave
 
     if len(frontends) != len(out_dirs):
         raise ValueError(f"{len(frontends)} front-ends but {len(out_dirs)} output dirs")
+    choices = list(choices) if choices is not None else [None] * len(frontends)
+    if len(choices) != len(frontends):
+        raise ValueError(f"{len(frontends)} front-ends but {len(choices)} choice maps")
     feats_dir = Path(feats_dir)
     out_dirs = [Path(o) for o in out_dirs]
     data_dir = Path(data_dir) if data_dir else None
@@ -180,6 +187,7 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     stamps = {k: resynth_fingerprint(feats_dir, frontends[k], method=method, n_iter=n_iter, max_utts=max_utts,
                                      inversion=inversion, degli_model=degli_model, refiner_model=refiner_model,
                                      num_examples=num_examples,
+                                     **({"choices": sorted(choices[k].items())} if choices[k] else {}),
                                      **({"judge_model": judge_model, "judge_compute_type": judge_compute_type,
                                          "n_boot": n_boot} if judge_model else {}))
               for k in range(len(out_dirs))}
@@ -303,7 +311,7 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                 t_enh[k] += time.perf_counter() - t0
             else:
                 efeats, eframes = run_frontend(fe, x.to(device), lens.to(device), batch, feats_dir=feats_dir,
-                                               num_frames=n2f, clean=clean_fn, device=device)
+                                               num_frames=n2f, clean=clean_fn, device=device, choices=choices[k])
                 t_enh[k] += time.perf_counter() - t0
                 # a pass-through front-end (identity): the enhanced audio is the input's resynthesis
                 enhanced = refs["input_resynth"] if fe.passthrough else vocode(efeats, eframes)
@@ -402,7 +410,8 @@ def _write_outputs(out_dir: Path, feats_dir: Path, fe: FrontEnd, fe_name: str, u
 
 def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: str | Path, *,
                     labels: Sequence[str] | None = None, clean_feats_dir: str | Path | None = None,
-                    utt: str | None = None, device: str = "cpu") -> Path:
+                    utt: str | None = None, device: str = "cpu",
+                    choices: Sequence[Mapping[str, str] | None] | None = None) -> Path:
     """One spectrogram panel per condition: clean / degraded / the output of each front-end, for one
     utterance (default: the first sorted id) of ``feats_dir``. Front-ends are specs as in stage 5
     (names, checkpoints, inference-variant YAMLs); waveform front-ends are shown through the ASR's
@@ -422,11 +431,13 @@ def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: st
     if clean_feats_dir is not None:
         rows.append(("clean (reference)", load_feat(read_feats_scp(Path(clean_feats_dir) / "feats.scp"), utt).T))
     rows.append(("degraded (input)", load_feat(read_feats_scp(feats_dir / "feats.scp"), utt).T))
-    for spec, label in zip(frontends, labels):
+    choices = list(choices) if choices is not None else [None] * len(frontends)
+    for spec, label, ch in zip(frontends, labels, choices):
         fe = resolve(spec)
         if fe.passthrough:  # the degraded row already shows it
             continue
-        y, yl = BatchEnhancer(feats_dir, fe, cfg, clean_feats_dir=clean_feats_dir, device=device)([utt])
+        y, yl = BatchEnhancer(feats_dir, fe, cfg, clean_feats_dir=clean_feats_dir, device=device,
+                              choices=ch)([utt])
         rows.append((f"{label} ({fe.domain})", y[0, :, : int(yl[0])].cpu().numpy()))
     spectrogram_panel(rows, out_png, title=f"{feats_dir.name} / {utt}")
     log.info("wrote %s (%d rows)", out_png, len(rows))

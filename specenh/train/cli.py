@@ -21,6 +21,8 @@ def _run(args: argparse.Namespace) -> int:
         log.info("front-end %r has nothing to train", args.name)
         return 0
     cfg = load_config(args.config, args.overrides)
+    # inference: (e.g. observation adding) is no training key: it travels in model.pt as the model's default
+    inference = dict(cfg.pop("inference", None) or {})
     apply_run_options(cfg, args)
     feats, data = Path(args.feats_root), Path(args.data_root)
     conds = args.conditions
@@ -40,8 +42,24 @@ def _run(args: argparse.Namespace) -> int:
         log.info("--overwrite: removing %s/checkpoints; training restarts", args.exp_dir)
         shutil.rmtree(Path(args.exp_dir) / "checkpoints")
     path = train_frontend(args.name, cfg, d, args.exp_dir)
+    set_inference_defaults(path, inference)
     log.info("front-end %s: %s", args.name, path)
     return 0
+
+
+def set_inference_defaults(path: str | Path, inference: dict) -> None:
+    """Store the config's ``inference:`` options in the trained ``model.pt`` (stage 5/7 and ``specenh
+    enhance`` use them unless a variant overrides them). The file is rewritten only when they change it."""
+    if not inference:
+        return
+    from specenh.frontends.base import load
+
+    fe = load(path)
+    before = (fe.inference_defaults(), dict(fe.config))
+    fe.configure_inference(**inference)
+    if (fe.inference_defaults(), dict(fe.config)) != before:
+        fe.save(path)
+        log.info("%s: inference defaults %s", path, inference)
 
 
 def online_spec(args: argparse.Namespace):

@@ -488,10 +488,6 @@ class StyleGANModule(HarnessModule):
 
 
 
-# ablation configs of the recipes (conf/frontend/<name>.yaml) train the same front-end under their own names
-ABLATION_NAMES = ("stylegan_consin", "stylegan_nocx", "stylegan_melcx", "stylegan_unpaired", "stylegan_multi")
-
-
 def _ddp_strategy(tc: dict[str, Any]):
     n_dev = tc["devices"] if isinstance(tc["devices"], int) else 2
     if int(tc["num_nodes"]) > 1 or n_dev != 1:
@@ -563,7 +559,3 @@ def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Pa
                          unpaired=bool(tc["unpaired"]), cx_source=cfg["loss"]["cx_source"], metrics=metrics)
         log.info("saved %s after %d steps", out, res.steps)
     return out
-
-
-for _name in ABLATION_NAMES:
-    register_trainer(_name)(train_stylegan)
