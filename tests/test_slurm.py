@@ -23,7 +23,7 @@ SLURM_PL = REPO / "utils" / "slurm.pl"
 RUN_PL = REPO / "utils" / "run.pl"
 CONF = REPO / "conf" / "slurm.conf"
 FOOTER = re.compile(r"^# Ended \(code (\d+)\) at .+, elapsed time \d+ seconds$")
-RECIPE_ARGS = ["--nj", "2", "--local_data_opts", "--num_train 12 --num_dev 4 --num_test 4",
+RECIPE_ARGS = ["--nj", "2", "--train_data", "precomputed", "--local_data_opts", "--num_train 12 --num_dev 4 --num_test 4",
                "--train_conditions", "noise_5db", "--test_conditions", "bandlimit_2k", "--asr_args", TINY_ASR]
 # stages 1-3 without the reference ASR's training (test_mini_cmd_slurm_equals_local)
 NO_ASR_ARGS = ["--asr_model", "stt_en_conformer_ctc_small", "--feature_config", "conf/asr/conformer_ctc_mini.yaml"]
