@@ -79,3 +79,28 @@ def test_front_end_decoded_on_some_conditions_gets_no_mean(tmp_path):
     assert rel.split(" | ")[1:] == ["+64.6%", "– |"]
     assert "- `mask`: significantly better than identity on 1 of 1 degraded conditions" in md
     assert "- `stylegan`: significantly better than identity on 2 of 2 degraded conditions" in md
+
+
+def test_commands_come_from_the_run_history(tmp_path):
+    """The driver appends each invocation to exp/run.history; the report lists them all, in order (the
+    default run, then the longer commands), instead of only the last run of each stage."""
+    import sys
+
+    from specenh.cli import main
+
+    for fe in ("identity", "stylegan"):
+        _decode(tmp_path, "test", fe, 2)
+    hist = tmp_path / "run.history"
+    hist.write_text("./specenh.sh --nj 2\n./specenh.sh --nj 2 --stage 4 --frontends all\n"
+                    "./specenh.sh --nj 2 --stage 4 --frontends all\n")
+    stage = tmp_path / "run.stage4.sh"
+    stage.write_text("#!/usr/bin/env bash\n./specenh.sh --nj 2 --stage 4 --stop-stage 4\n")
+    out = tmp_path / "RESULTS.md"
+    args = ["report", "--decode-dir", str(tmp_path / "decode"), "--out", str(out), "--test-sets", "test",
+            "--commands", str(stage)]
+    assert main(args + ["--history", str(hist)]) == 0
+    md = out.read_text()
+    assert "from `exp/run.history`" in md and "--stop-stage 4" not in md
+    assert md.count("./specenh.sh --nj 2 --stage 4 --frontends all") == 1 and "./specenh.sh --nj 2\n" in md
+    assert main(args + ["--history", str(tmp_path / "none")]) == 0  # no history: the last run of each stage
+    assert "./specenh.sh --nj 2 --stage 4 --stop-stage 4" in out.read_text()

@@ -151,6 +151,10 @@ begin_stage() {
   { echo "#!/usr/bin/env bash"; echo "# rerun stage $1 ($2) exactly as run on $(date '+%F %T')";
     echo "cd $(pwd)"; printf '%q ' "$0" "${run_args[@]}" --stage "$1" --stop-stage "$1"; echo; } > "${expdir}/run.stage$1.sh"
   chmod +x "${expdir}/run.stage$1.sh"
+  if [ -z "${history_written:-}" ]; then  # the invocation, once: exp/run.history lists how the outputs were made
+    { printf '%q ' "$0" "${run_args[@]}"; echo; } >> "${expdir}/run.history"
+    history_written=1
+  fi
 }
 
 # frontend_spec NAME: what stage 5/7 pass as --frontend (the trained model, a variant's or auto's YAML, or the
@@ -163,7 +167,7 @@ write_report() {
   specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
     --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
     --resynth-dir "${expdir}/resynth" --title "Results: $(basename "$(pwd)")" \
-    --commands $(ls "${expdir}"/run.stage[0-9].sh 2>/dev/null | sort -V) > /dev/null
+    --commands $(ls "${expdir}"/run.stage[0-9].sh 2>/dev/null | sort -V) --history "${expdir}/run.history" > /dev/null
   log "wrote ${results}"
 }
 

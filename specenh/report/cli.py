@@ -9,14 +9,29 @@ def _run(args: argparse.Namespace) -> int:
     from specenh.report.results import write_report
 
     commands = []
-    for p in args.commands or []:
-        f = Path(p)
-        commands.append(f.read_text().strip().splitlines()[-1] if f.is_file() else p)
+    history = Path(args.history) if args.history else None
+    if history is not None and history.is_file():  # every invocation, in order: the table's whole making
+        commands = read_history(history)
+    else:
+        for p in args.commands or []:
+            f = Path(p)
+            commands.append(f.read_text().strip().splitlines()[-1] if f.is_file() else p)
     write_report(args.decode_dir, args.out, test_sets=args.test_sets, plots_dir=args.plots_dir,
                  asr_dir=args.asr_dir, commands=commands, title=args.title, frontend_order=args.frontends,
-                 resynth_dir=args.resynth_dir)
+                 resynth_dir=args.resynth_dir, history=bool(history is not None and history.is_file()))
     print(Path(args.out).read_text())
     return 0
+
+
+def read_history(path: Path) -> list[str]:
+    """The recipe's invocations (``exp/run.history``, one per line, written by the driver), repeats of the
+    line just before dropped."""
+    out: list[str] = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and (not out or out[-1] != line):
+            out.append(line)
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,4 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resynth-dir", default=None, help="stage-7 outputs: adds the signal-metric table")
     p.add_argument("--title", default="Results")
     p.add_argument("--commands", nargs="*", help="commands (or files whose last line is one) to list")
+    p.add_argument("--history", default=None,
+                   help="the driver's exp/run.history (every invocation, in order); listed instead of --commands")
     p.set_defaults(func=_run)

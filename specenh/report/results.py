@@ -380,9 +380,17 @@ def _training_section(exp_dir: Path, fes: list[str]) -> list[str]:
             *rows, ""]
 
 
+COMMANDS_PER_STAGE = "Commands (from the recipe directory; the last run of each stage, from `exp/run.stage<N>.sh`):"
+COMMANDS_HISTORY = ("Commands (from the recipe directory; every invocation that made these outputs, in order, from "
+                    "`exp/run.history`; steps already done are skipped, so each line redoes only what changed):")
+
+
 def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[str], plots_dir: str | Path | None = None,
                  asr_dir: str | Path | None = None, commands: list[str] | None = None, title: str = "Results",
-                 frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None) -> Path:
+                 frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None,
+                 history: bool = False) -> Path:
+    """RESULTS.md from the decodes under ``decode_dir``. ``commands``: the recipe commands to list (``history``:
+    they are every invocation in order, else the last run of each stage)."""
     entries = collect(decode_dir)
     if not entries:
         if resynth_dir is not None and _resynth_summaries(Path(resynth_dir)):
@@ -478,8 +486,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
               f"- {entries[0].scores.get('cer_convention', '')}",
               f"- Confidence intervals: {entries[0].scores.get('bootstrap', {}).get('method', '')}", ""]
     if commands:
-        lines += ["Commands (from the recipe directory; the last run of each stage, from `exp/run.stage<N>.sh`):",
-                  "", "```bash", *commands, "```", ""]
+        lines += [COMMANDS_HISTORY if history else COMMANDS_PER_STAGE, "", "```bash", *commands, "```", ""]
     if plots_dir:
         pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir))
         if pngs:
