@@ -425,7 +425,9 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
     torch.set_num_threads(threads)
     root = Path(__file__).resolve().parents[2]
     config = Path(config) if config else root / "egs/mini/conf/frontend/stylegan.yaml"
-    cfg = resolve_config(load_config(config))
+    raw = dict(load_config(config))
+    raw.pop("inference", None)  # an inference default (observation adding) does not change training
+    cfg = resolve_config(raw)
     tc = cfg["train"]
     asr = None
     if needs_asr(cfg):
