@@ -104,3 +104,31 @@ def test_commands_come_from_the_run_history(tmp_path):
     assert md.count("./specenh.sh --nj 2 --stage 4 --frontends all") == 1 and "./specenh.sh --nj 2\n" in md
     assert main(args + ["--history", str(tmp_path / "none")]) == 0  # no history: the last run of each stage
     assert "./specenh.sh --nj 2 --stage 4 --stop-stage 4" in out.read_text()
+
+
+def test_sweep_conditions_get_their_own_table_not_the_means(tmp_path):
+    """Sets of a severity sweep (condition.yaml with ``sweep:``) are left out of the main tables, means and
+    counts, and listed in sweep order (by value, not by name) in their own table with the paired change."""
+    import yaml
+
+    for fe, ns in {"identity": (2, 12), "stylegan": (2, 4)}.items():
+        for s, n in zip(("test", "test_noise_5db"), ns):
+            _decode(tmp_path, s, fe, n)
+    for v, n in ((10, 10), (-5, 18), (5, 14)):
+        s = f"test_snr_sweep_{'m5' if v < 0 else v}"
+        (tmp_path / "dump" / s).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "dump" / s / "condition.yaml").write_text(yaml.safe_dump(
+            {"name": s[5:], "steps": [], "sweep": {"name": "snr_sweep", "param": "steps.0.snr", "value": v, "unit": "dB"}}))
+        _decode(tmp_path, s, "identity", n)
+        _decode(tmp_path, s, "stylegan", n // 2)
+    md = write_report(tmp_path / "decode", tmp_path / "RESULTS.md", test_sets=["test"],
+                      frontend_order=["identity", "stylegan"], plots_dir=tmp_path / "plots").read_text()
+    assert "| **mean of degraded** | 1 conditions |" in md
+    assert "- `stylegan`: significantly better than identity on 1 of 1 degraded conditions" in md
+    main_wer = md.split("## WER")[1].split("## CER")[0]
+    assert "sweep" not in main_wer
+    sweep = md.split("## Severity sweeps")[1].split("## ")[0]
+    rows = [ln.split(" | ")[0].lstrip("| ") for ln in sweep.splitlines() if ln.startswith("| test_")]
+    assert rows == ["test_snr_sweep_m5", "test_snr_sweep_5", "test_snr_sweep_10"]
+    assert "| test_snr_sweep_m5 | snr_sweep | -5 | 15.0 [" in sweep and "(+7.5, p " in sweep
+    assert (tmp_path / "plots" / "wer_sweep_snr_sweep.png").is_file()

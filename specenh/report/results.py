@@ -354,6 +354,31 @@ def _selection_section(by: dict, sets: list[str], fes: list[str]) -> list[str]:
     return lines
 
 
+def _sweep_section(by: dict, tests: dict, sweep_sets: list[str], fes: list[str]) -> list[str]:
+    """WER with CI and the paired change against identity for each severity-sweep set (one row per swept
+    value, in sweep order); front-ends not decoded on any sweep set are left out."""
+    cols = [f for f in fes if any((s, f) in by for s in sweep_sets)]
+    if not sweep_sets or not cols:
+        return []
+    lines = ["## Severity sweeps: WER (%) with 95% bootstrap CI", "",
+             "One condition per swept value (`--sweeps`; plots `wer_sweep_<sweep>.png` below). Each cell: WER [CI] "
+             "and, for front-ends other than identity, the paired change against identity in points (> 0: helps) "
+             "with its one-sided p. Not part of the means above.", "",
+             "| set | sweep | value | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    for s in sweep_sets:
+        sw = next(by[(s, f)].info["sweep"] for f in cols if (s, f) in by and by[(s, f)].info.get("sweep"))
+        cells = []
+        for f in cols:
+            if (s, f) not in by:
+                cells.append("–")
+                continue
+            t = tests.get((s, f))
+            cells.append(_fmt(by[(s, f)].scores, "wer")
+                         + (f" ({100 * t['delta']:+.1f}, p {t['p_value']:.3f})" if t else ""))
+        lines.append(f"| {s} | {sw['name']} | {sw['value']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _train_info(exp_dir: Path, frontend: str) -> dict:
     p = exp_dir / f"frontend_{frontend}" / "train_info.json"
     return json.loads(p.read_text()) if p.is_file() else {}
@@ -400,7 +425,12 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
         raise RuntimeError(f"no finished decodes under {decode_dir} (run stage 5 first)")
     fes = list(dict.fromkeys((frontend_order or []) + sorted({e.frontend for e in entries})))
     fes = [f for f in fes if any(e.frontend == f for e in entries)]
-    sets = sorted({e.set for e in entries}, key=lambda s: (_condition_of(s, test_sets) != "clean", s))
+    # severity-sweep sets have their own table and plot; the main tables, means and counts are over the others
+    sweep_sets = sorted({e.set for e in entries if e.info.get("sweep")},
+                        key=lambda s: next((e.info["sweep"]["name"], float(e.info["sweep"]["value"]))
+                                           for e in entries if e.set == s and e.info.get("sweep")))
+    sets = sorted({e.set for e in entries} - set(sweep_sets),
+                  key=lambda s: (_condition_of(s, test_sets) != "clean", s))
     by = {(e.set, e.frontend): e for e in entries}
     tests = paired_tests(entries)
     lines = [f"# {title}", "",
@@ -454,6 +484,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
         lines.append("")
     lines += _insertion_section(by, sets, main, test_sets)
     lines += _selection_section(by, sets, fes)
+    lines += _sweep_section(by, tests, sweep_sets, main)
     if tests:
         others = [f for f in fes if f != BASELINE and any((s, f) in tests for s in sets)]
         lines += ["## Paired bootstrap against `identity` (WER)", "",
@@ -488,7 +519,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
     if commands:
         lines += [COMMANDS_HISTORY if history else COMMANDS_PER_STAGE, "", "```bash", *commands, "```", ""]
     if plots_dir:
-        pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir))
+        pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir), sweep_sets=sweep_sets)
         if pngs:
             lines += ["Plots: " + ", ".join(f"[{Path(p).name}]({p})" for p in pngs), ""]
     Path(out_md).write_text("\n".join(lines), encoding="utf-8")
@@ -524,8 +555,12 @@ def _write_stage7_report(decode_dir: str | Path, out_md: str | Path, *, test_set
     return Path(out_md)
 
 
-def make_plots(entries: list[Entry], fes: list[str], sets: list[str], test_sets: list[str], out: Path) -> list[Path]:
-    """WER per condition (grouped bars per front-end) and WER against SNR for the noise conditions."""
+def make_plots(entries: list[Entry], fes: list[str], sets: list[str], test_sets: list[str], out: Path,
+               sweep_sets: list[str] | None = None) -> list[Path]:
+    """WER per condition (grouped bars per front-end) and WER against SNR for the noise conditions (``sets``;
+    the ``sweep_sets`` get their own plots, :func:`sweep_plots`)."""
+    sweep_entries = entries
+    entries = [e for e in entries if e.set not in set(sweep_sets or [])]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -570,7 +605,7 @@ def make_plots(entries: list[Entry], fes: list[str], sets: list[str], test_sets:
         fig.savefig(p, dpi=110)
         plt.close(fig)
         paths.append(p)
-    paths += sweep_plots(entries, fes, out)
+    paths += sweep_plots(sweep_entries, fes, out)
     return paths
 
 
