@@ -199,3 +199,94 @@ def test_later_stages_show_the_candidate_stage5_chose():
         pick_choices([("alpha=0", x, lens), ("alpha=1", x, lens)], ["a", "b"], {"a": "alpha=1"})
     one = pick_choices([("", x, lens)], ["a", "b"], {})
     assert one[0] is x
+
+
+def test_select_by_confidence_keeps_the_fallback_within_the_margin():
+    from specenh.frontends.auto import check_margin, select_by_confidence
+
+    conf = torch.tensor([[0.50, 0.50, 0.90, 0.50],   # candidate 0: the fallback (identity)
+                         [0.52, 0.50, 0.80, 0.75],
+                         [0.40, 0.40, 0.95, 0.70]])
+    assert select_by_confidence(conf, 0.0) == [1, 0, 2, 1]  # argmax, ties to the first
+    assert select_by_confidence(conf, 0.03) == [0, 0, 2, 1]  # a 0.02 gain is kept out; 0.05 and 0.25 pass
+    assert select_by_confidence(conf, 0.25) == [0, 0, 0, 0]  # a gain equal to the margin is not enough
+    assert select_by_confidence(conf, 1.0) == [0, 0, 0, 0]
+    assert select_by_confidence(conf[:1], 0.5) == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        check_margin(1.5)
+    with pytest.raises(ValueError, match="margin"):
+        build({"name": "auto", "members": ["identity"], "margin": "x"})
+
+
+def _cands(name, conf, errors, ref_len=10):
+    from specenh.frontends.auto_tune import SetCandidates
+
+    conf, errors = np.asarray(conf, float), np.asarray(errors)
+    return SetCandidates(name, ["identity", "fe"], conf, errors, np.full(len(conf), ref_len))
+
+
+def test_tune_margin_lowest_mean_wer_that_harms_no_set():
+    """Margin 0 is best on average but worse than identity on 'clean'; the rule keeps the smallest margin
+    that does no harm on any set, even with a higher mean than margin 0."""
+    from specenh.frontends.auto_tune import format_table, tune_margin
+
+    # noisy: fe is more confident by 0.2 and right; clean: fe more confident by 0.04 and wrong
+    noisy = _cands("noisy", [[0.5, 0.7]] * 4, [[5, 1]] * 4)
+    clean = _cands("clean", [[0.80, 0.84]] * 4, [[1, 3]] * 4)
+    res = tune_margin([noisy, clean], [0, 0.02, 0.05, 0.3])
+    assert res.margins == [0, 0.02, 0.05, 0.3, 1.0]
+    assert res.wer["noisy"] == pytest.approx([0.1, 0.1, 0.1, 0.5, 0.5])
+    assert res.wer["clean"] == pytest.approx([0.3, 0.3, 0.1, 0.1, 0.1])
+    assert res.margin == 0.05 and res.fallback == "identity"
+    assert res.fallback_wer == pytest.approx({"noisy": 0.5, "clean": 0.1})
+    assert "<- kept" in format_table(res).splitlines()[2 + 2]
+    # nothing ever helps: ties at the fallback's WER go to the largest margin (it changes least)
+    same = _cands("same", [[0.5, 0.9]] * 2, [[2, 2]] * 2)
+    assert tune_margin([same], [0, 0.1]).margin == 1.0
+    with pytest.raises(ValueError, match="no validation sets"):
+        tune_margin([])
+
+
+def test_tune_auto_from_validation_decodes_then_decode_with_the_tuned_yaml(tiny_set, tmp_path):
+    """Stage 4's path: decode the validation set with every candidate logged, tune the margin from
+    candidates.jsonl, write the tuned YAML; decoding with it gives what the logged candidates predict."""
+    from specenh.cli import main as cli_main
+    from specenh.frontends.auto_tune import load_set
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
+    conf = tmp_path / "auto.yaml"
+    conf.write_text("members: [identity, oracle]\ntune: {margins: [0, 0.001, 0.01]}\n")
+    valid = tmp_path / "valid"
+    decode_job(noisy, str(conf), asr_path, valid, clean_feats_dir=clean, nj=2, job=1)
+    decode_job(noisy, str(conf), asr_path, valid, clean_feats_dir=clean, nj=2, job=2)
+    merge_and_score(noisy, valid, nj=2, frontend=str(conf), asr_model=asr_path, n_boot=10)
+    recs = [json.loads(l) for l in (valid / "candidates.jsonl").read_text().splitlines()]
+    assert [r["utt"] for r in recs] == [f"u{i}" for i in range(5)]
+    assert all(r["labels"] == ["identity", "oracle"] and len(r["conf"]) == 2 == len(r["hyps"]) for r in recs)
+    hyps = read_kv(valid / "hyp", allow_empty_value=True)
+    assert all(hyps[r["utt"]] == r["hyps"][int(np.argmax(r["conf"]))] for r in recs)  # margin 0: argmax
+    s = load_set(valid)
+    assert s.errors.shape == (5, 2) and s.wer(0.0) == pytest.approx(json.loads(
+        (valid / "decode_info.json").read_text())["wer"])
+
+    out = tmp_path / "exp" / "frontend_auto" / "auto.yaml"
+    assert cli_main(["tune-auto", "--config", str(conf), "--decode-dirs", str(valid), "--out", str(out)]) == 0
+    tuned = yaml_load(out)
+    assert "tune" not in tuned and tuned["members"] == ["identity", "oracle"]
+    m = tuned["inference"]["margin"]
+    assert m in (0, 0.001, 0.01, 1.0) and tuned["tuned"]["margin"] == m and tuned["tuned"]["sets"] == ["valid"]
+    assert s.wer(m) <= s.fallback_wer
+    fe = resolve(out)
+    assert fe.margin == m
+    test = tmp_path / "test"
+    decode_job(noisy, str(out), asr_path, test, clean_feats_dir=clean)
+    info = merge_and_score(noisy, test, nj=1, frontend=str(out), asr_model=asr_path, n_boot=10)
+    assert info["margin"] == m and info["wer"] == pytest.approx(s.wer(m))
+
+
+def yaml_load(p):
+    import yaml
+
+    return yaml.safe_load(Path(p).read_text())

@@ -40,6 +40,28 @@ def test_typos_and_missing_models_are_named(tmp_path):
                    if "asr" not in p)
 
 
+def test_tuned_auto_needs_stage4_or_its_tuned_config(tmp_path, monkeypatch):
+    """egs/mini's auto has a tune: block: stage 5 alone needs exp/frontend_auto/auto.yaml, which stage 4 writes
+    (and stage 4 needs the members)."""
+    monkeypatch.chdir(tmp_path)  # members are paths relative to the recipe dir
+    exp = tmp_path / "exp"
+    for m in ("stylegan", "bwe", "inpaint", "mask"):
+        (exp / f"frontend_{m}").mkdir(parents=True)
+        (exp / f"frontend_{m}" / "model.pt").write_bytes(b"x")
+    (exp / "asr").mkdir()
+    (exp / "asr" / "model.nemo").write_bytes(b"x")
+    probs = _check(tmp_path, stage=5, stop_stage=5, frontends=["identity", "auto"])
+    assert len(probs) == 1 and "frontend_auto/auto.yaml does not exist" in probs[0] and "--stage 4" in probs[0]
+    assert _check(tmp_path, stage=4, stop_stage=5, frontends=["identity", "auto"]) == []
+    assert _check(tmp_path, stage=5, stop_stage=5, frontends=["identity", "auto_argmax"]) == []  # nothing to tune
+    (exp / "frontend_auto").mkdir()
+    (exp / "frontend_auto" / "auto.yaml").write_text("members: [identity]\n")
+    assert _check(tmp_path, stage=5, stop_stage=5, frontends=["identity", "auto"]) == []
+    (exp / "frontend_mask" / "model.pt").unlink()
+    probs = _check(tmp_path, stage=4, stop_stage=4, frontends=["identity", "auto"])
+    assert any("member exp/frontend_mask/model.pt" in p and "tune its margin" in p for p in probs)
+
+
 def test_frontend_args_target_one_frontend(tmp_path):
     assert targeted_args("train.seed=1 stylegan:train.lr_g=1e-3 mask:train.lr=2", "stylegan") == \
         ["train.seed=1", "train.lr_g=1e-3"]

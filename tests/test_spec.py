@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from specenh.frontends.spec import decode_spec, expand, kind, member_label, trainer_of
+from specenh.frontends.spec import decode_spec, expand, kind, member_label, trainer_of, tuned_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,14 @@ def test_sets_kinds_and_specs(conf):
     assert decode_spec("specsub", conf, "exp") == "specsub"
     assert trainer_of("stylegan_nocx") == "stylegan" and trainer_of("x", {"frontend": "mask"}) == "mask"
     assert member_label("exp/frontend_bwe/model.pt") == "bwe" and member_label("conf/frontend/a_b.yaml") == "a_b"
+    assert decode_spec("auto", conf, "exp") == str(conf / "auto.yaml") and tuned_path("auto", conf, "exp") is None
+    # an auto config with a tune: block: stage 4 writes the tuned copy, stage 5 decodes with it
+    (conf / "auto.yaml").write_text("members: [identity, exp/frontend_stylegan/model.pt]\ntune: {margins: [0, 0.1]}\n")
+    assert kind("auto", conf) == "auto" and tuned_path("stylegan", conf, "exp") is None
+    assert tuned_path("auto", conf, "exp") == decode_spec("auto", conf, "exp") == "exp/frontend_auto/auto.yaml"
+    r = subprocess.run([sys.executable, "-m", "specenh.frontends.spec", "tuned-path", "--conf-dir", str(conf),
+                        "--exp-dir", "exp", "auto", "stylegan"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and r.stdout.split("\n")[:2] == ["exp/frontend_auto/auto.yaml", ""]
     (conf / "sets.yaml").write_text("a: [b]\nb: [a]\n")
     with pytest.raises(ValueError, match="includes itself"):
         expand(["a"], conf)

@@ -282,6 +282,25 @@ if stage_on 4; then
         ${f_args[@]+"${f_args[@]}"}
   done
   bg_wait
+  # an auto front-end with a tune: block: its members decode the validation subset once (every candidate's
+  # confidence logged), then its selection margin is chosen there (never on test data; specenh.frontends.auto_tune)
+  for f in ${frontends}; do
+    tuned=$(python -m specenh.frontends.spec tuned-path --conf-dir "${frontend_conf_dir}" --exp-dir "${expdir}" "${f}")
+    [ -n "${tuned}" ] || continue
+    vdirs=(); vodirs=()
+    for c in "" ${train_conditions}; do
+      vdirs+=("${dumpdir}/feats/${fe_valid_set}${c:+_${c}}"); vodirs+=("${expdir}/frontend_${f}/valid/${fe_valid_set}${c:+_${c}}")
+    done
+    step "stage4.${f}.valid_decode" ${cmd} JOB=1:"${nj}" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" \
+      specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" --frontend "${frontend_conf_dir}/${f}.yaml" \
+        --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${fe_valid_set}" \
+        --batch-size "${decode_batch_size}" --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
+    step "stage4.${f}.valid_score" specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" \
+      --frontend "${frontend_conf_dir}/${f}.yaml" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
+    step "stage4.${f}.tune" specenh tune-auto --config "${frontend_conf_dir}/${f}.yaml" --decode-dirs "${vodirs[@]}" \
+      --out "${tuned}"
+    log "  ${f}: $(grep -m1 'margin:' "${tuned}" | sed 's/^ *//') (validation table: ${tuned})"
+  done
 fi
 
 if stage_on 5; then

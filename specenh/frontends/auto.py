@@ -6,6 +6,16 @@ output whose CTC posteriors are the most confident (mean over frames of the top 
 used at test time. A recipe names it with a YAML holding ``members:`` (``conf/frontend/auto.yaml``)::
 
     members: [identity, exp/frontend_stylegan/model.pt, exp/frontend_bwe/model.pt]
+    inference: {margin: 0.05}   # keep the first member unless another is more confident by 0.05
+
+**Margin.** The first candidate (the first member: ``identity`` in the recipes) is the fallback: another
+candidate replaces it only when its confidence exceeds the fallback's by more than ``margin`` (confidence is
+a mean posterior in (0, 1]; margin 0 is the plain argmax, margin 1 always keeps the fallback). A confident
+but wrong front-end (a mask that sharpens the posteriors on clean speech) then no longer costs the speech it
+does not help. A recipe chooses the margin on its validation subset, never on test data: with a ``tune:``
+block in the YAML, stage 4 decodes the validation sets once with every candidate, scores each margin of the
+grid from the logged confidences (:mod:`specenh.frontends.auto_tune`) and writes the tuned YAML into
+``exp/frontend_<name>/``, which stage 5 then uses.
 
 The choice needs the ASR, so ``auto`` runs only where one is loaded (``specenh decode``).
 """
@@ -26,8 +36,10 @@ class Auto(FrontEnd):
     domain = "logmel"
     standalone = False
 
-    def __init__(self, members: Sequence[str] = (), select: str = "confidence"):
-        super().__init__(members=[str(m) for m in members], select=select)
+    def __init__(self, members: Sequence[str] = (), select: str = "confidence", margin: float = 0.0):
+        margin = check_margin(margin)
+        super().__init__(members=[str(m) for m in members], select=select, margin=margin)
+        self.margin = margin
         if not members:
             raise ValueError("auto: no members (list front-end specs under 'members:')")
         if select != "confidence":
@@ -48,6 +60,11 @@ class Auto(FrontEnd):
     def members(self) -> list[tuple[str, FrontEnd]]:
         return list(self._members)
 
+    def set_inference_options(self, **options: Any) -> None:
+        if "margin" in options:
+            options["margin"] = check_margin(options["margin"])
+        super().set_inference_options(**options)
+
     def set_observation_adding(self, alpha: Any = None, alpha_domain: str = "logmel") -> None:
         if alpha is not None:
             raise ValueError("auto: give observation-adding weights to its members (their YAML's inference: alpha)")
@@ -55,3 +72,29 @@ class Auto(FrontEnd):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError("auto chooses among its members with the frozen ASR's confidence: use it in stage 5 "
                          "(specenh decode), not alone")
+
+
+def check_margin(margin: Any) -> float:
+    """The selection margin as a float in [0, 1] (a clear error otherwise)."""
+    try:
+        m = float(margin)
+    except (TypeError, ValueError):
+        raise ValueError(f"auto: margin must be a number in [0, 1], got {margin!r}") from None
+    if not 0.0 <= m <= 1.0:
+        raise ValueError(f"auto: margin must be in [0, 1], got {margin!r}")
+    return m
+
+
+def select_by_confidence(conf: torch.Tensor, margin: float = 0.0) -> list[int]:
+    """Per utterance, the index of the candidate to keep.
+
+    conf: ``[K, B]`` confidences of K candidates (candidate 0 is the fallback) for B utterances. The most
+    confident candidate wins (ties: the first) unless it beats candidate 0 by ``margin`` or less, in which
+    case candidate 0 is kept. Returns B indices.
+    """
+    if conf.dim() != 2 or conf.shape[0] == 0:
+        raise ValueError(f"conf must be [K, B] with K >= 1, got {tuple(conf.shape)}")
+    best = conf.argmax(0)
+    gain = conf.gather(0, best[None])[0] - conf[0]
+    keep = gain > margin if margin > 0 else torch.ones_like(best, dtype=torch.bool)
+    return torch.where(keep, best, torch.zeros_like(best)).tolist()

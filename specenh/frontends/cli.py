@@ -1,4 +1,5 @@
-"""``specenh export``: a log-mel front-end as an ONNX graph (see :mod:`specenh.frontends.export`)."""
+"""``specenh export``: a log-mel front-end as an ONNX graph (see :mod:`specenh.frontends.export`);
+``specenh tune-auto``: ``auto``'s selection margin chosen on validation decodes (:mod:`specenh.frontends.auto_tune`)."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,27 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_auto(args: argparse.Namespace) -> int:
+    from specenh.frontends.auto_tune import format_table, load_set, margins_of, tune_margin, write_tuned
+
+    margins = [float(m) for m in args.margins] if args.margins else margins_of(args.config)
+    sets = [load_set(d) for d in args.decode_dirs]
+    res = tune_margin(sets, margins)
+    out = write_tuned(args.config, res, args.out)
+    print(format_table(res))
+    print(f"margin {res.margin:g} -> {out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("tune-auto", help="choose auto's selection margin on validation decodes (candidates.jsonl)")
+    t.add_argument("--config", required=True, help="the auto YAML (members:, optional tune: {margins: [...]})")
+    t.add_argument("--decode-dirs", nargs="+", required=True,
+                   help="merged decode dirs of the validation sets, decoded with --config (candidates.jsonl)")
+    t.add_argument("--out", required=True, help="the tuned YAML to write (stage 5 decodes with it)")
+    t.add_argument("--margins", nargs="*", default=None, help="the grid (default: the config's tune: margins)")
+    t.set_defaults(func=_tune_auto)
+
     p = sub.add_parser("export", help="export a log-mel front-end to ONNX (inference options fixed, dynamic batch and time)")
     p.add_argument("--frontend", required=True, help="model.pt, inference-variant YAML or registered name")
     p.add_argument("--out", required=True, help="the .onnx file to write")

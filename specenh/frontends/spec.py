@@ -5,7 +5,9 @@ A recipe's front-ends are names; ``conf/frontend/<name>.yaml`` (when it exists) 
 - a **training config** (stage 4 trains it into ``exp/frontend_<name>/model.pt``); a *variant*
   ``<base>_<what>.yaml`` is trained by ``<base>``'s trainer (or the trainer its ``frontend:`` key names);
 - an **inference variant**: ``checkpoint:`` (a trained model) + ``inference:`` options; nothing to train;
-- an **auto** front-end: ``members:``, chosen per utterance by the frozen ASR in stage 5; nothing to train;
+- an **auto** front-end: ``members:``, chosen per utterance by the frozen ASR in stage 5; nothing to train,
+  but with a ``tune:`` block stage 4 chooses its selection margin on the validation subset and writes
+  ``exp/frontend_<name>/<name>.yaml``, which stage 5 decodes with;
 - no YAML: a registered untrained front-end (identity, oracle, specsub, ...).
 
 Named sets (``all``, ``ablations``, ...) live in the recipe's ``conf/frontend/sets.yaml``, so each recipe
@@ -14,6 +16,7 @@ defines its own. Command line for the driver::
     python -m specenh.frontends.spec expand  --conf-dir conf/frontend all stylegan     # names, one line
     python -m specenh.frontends.spec kind    --conf-dir conf/frontend NAME             # train|inference|auto|builtin
     python -m specenh.frontends.spec decode-spec --conf-dir conf/frontend --exp-dir exp NAME   # stage 5/7 --frontend
+    python -m specenh.frontends.spec tuned-path --conf-dir conf/frontend --exp-dir exp NAME    # stage 4: auto to tune
 """
 from __future__ import annotations
 
@@ -106,11 +109,22 @@ def member_label(spec: str) -> str:
     return str(spec)
 
 
+def tuned_path(name: str, conf_dir: str | Path, exp_dir: str | Path) -> str | None:
+    """For an auto config with a ``tune:`` block, the tuned YAML stage 4 writes (else None)."""
+    if kind(name, conf_dir) != "auto" or "tune" not in _yaml(Path(conf_dir) / f"{name}.yaml"):
+        return None
+    return str(Path(exp_dir) / f"frontend_{name}" / f"{name}.yaml")
+
+
 def decode_spec(name: str, conf_dir: str | Path, exp_dir: str | Path) -> str:
-    """What stage 5/7 pass as ``--frontend``: the trained model, the variant/auto YAML, or the name."""
+    """What stage 5/7 pass as ``--frontend``: the trained model, the variant/auto YAML (a tuned auto: the
+    copy stage 4 wrote), or the name."""
     k = kind(name, conf_dir)
     if k == "train":
         return str(Path(exp_dir) / f"frontend_{name}" / "model.pt")
+    tuned = tuned_path(name, conf_dir, exp_dir)
+    if tuned is not None:
+        return tuned
     if k in ("inference", "auto"):
         return str(Path(conf_dir) / f"{name}.yaml")
     return name
@@ -118,7 +132,7 @@ def decode_spec(name: str, conf_dir: str | Path, exp_dir: str | Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m specenh.frontends.spec", description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["expand", "kind", "decode-spec"])
+    ap.add_argument("what", choices=["expand", "kind", "decode-spec", "tuned-path"])
     ap.add_argument("--conf-dir", required=True)
     ap.add_argument("--exp-dir", default="exp")
     ap.add_argument("names", nargs="+")
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             print(" ".join(expand(a.names, a.conf_dir)))
         elif a.what == "kind":
             print("\n".join(kind(n, a.conf_dir) for n in a.names))
+        elif a.what == "tuned-path":
+            print("\n".join(tuned_path(n, a.conf_dir, a.exp_dir) or "" for n in a.names))
         else:
             print("\n".join(decode_spec(n, a.conf_dir, a.exp_dir) for n in a.names))
     except (OSError, ValueError, yaml.YAMLError) as e:

@@ -335,11 +335,17 @@ def _selection_section(by: dict, sets: list[str], fes: list[str]) -> list[str]:
         members = next((by[(s, f)].info.get("members") for s in sets if (s, f) in by
                         and by[(s, f)].info.get("members")), None) or []
         labels = sorted({lab for s in sets if (s, f) in by for lab in (by[(s, f)].info.get("choices") or {})})
+        margin = next((by[(s, f)].info["margin"] for s in sets if (s, f) in by
+                       and by[(s, f)].info.get("margin") is not None), None)
+        rule = "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript)"
+        if margin:
+            rule += (f", unless it beats the first member (`{members[0] if members else 'candidate 0'}`) by "
+                     f"{margin:g} or less: then the first member is kept (margin chosen on the validation "
+                     "subset by stage 4, `specenh tune-auto`)")
+        rule += "."
         lines += [f"## Per-utterance choice of `{f}` by the frozen ASR's confidence", "",
-                  "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript). "
-                  "*Oracle selection*: each utterance takes the member with the fewest word errors (uses the "
-                  "transcripts: the bound of any selector among these members)." if members else
-                  "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript).",
+                  rule + " *Oracle selection*: each utterance takes the member with the fewest word errors (uses the "
+                  "transcripts: the bound of any selector among these members)." if members else rule,
                   "", "| set | WER | oracle selection | " + " | ".join(f"share {lab}" for lab in labels) + " |",
                   "|---|---|---|" + "---|" * len(labels)]
         for s in sets:

@@ -30,14 +30,21 @@ log = logging.getLogger(__name__)
 
 def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
                 batch_size: int = 32, clean_feats_dir: str | Path | None = None,
-                device: str = "cpu", choices: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, float]]:
+                device: str = "cpu", choices: dict[str, str] | None = None,
+                candidates: dict[str, dict] | None = None) -> tuple[dict[str, str], dict[str, float]]:
     """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}.
 
     A front-end with several candidate outputs per utterance (``auto``'s members, an observation-adding
     grid) is decoded once per candidate, and each utterance keeps the hypothesis of the candidate the
-    frozen ASR is most confident about (:meth:`FrozenASR.decode_with_confidence`); ``choices`` (if given)
-    receives the chosen candidate's label per utterance.
+    frozen ASR is most confident about (:meth:`FrozenASR.decode_with_confidence`; ``auto`` keeps its first
+    member unless another beats it by its ``margin``, :func:`~specenh.frontends.auto.select_by_confidence`);
+    ``choices`` (if given) receives the chosen candidate's label per utterance and ``candidates`` every
+    candidate's label, confidence and hypothesis (``{utt: {"labels", "conf", "hyps"}}``), from which a
+    selection rule can be re-scored without decoding again.
     """
+    from specenh.frontends.auto import select_by_confidence
+
+    margin = float(getattr(frontend, "margin", 0.0))
     enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
     n2f = enh.n2f
     hyps: dict[str, str] = {}
@@ -52,10 +59,14 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
         else:
             outs = [asr.decode_with_confidence(y, yl) for _, y, yl in cands]
             conf = torch.stack([c for _, c in outs])  # [K, B]
-            best = conf.argmax(0).tolist()  # ties: the first candidate (members in the configured order)
+            best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
             texts = [outs[k][0][i] for i, k in enumerate(best)]
             if choices is not None:
                 choices.update({u: cands[k][0] for u, k in zip(batch, best)})
+            if candidates is not None:
+                labels = [lab for lab, _, _ in cands]
+                candidates.update({u: {"labels": labels, "conf": [round(float(c), 6) for c in conf[:, i]],
+                                       "hyps": [o[0][i] for o in outs]} for i, u in enumerate(batch)})
         t_dec += time.perf_counter() - t1
         t_enh += t1 - t0
         for u, t in zip(batch, texts):
@@ -95,6 +106,7 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         n2f = read_utt2num_frames(fdir / "utt2num_frames")
         utts = split_for_job(sorted(n2f), nj, job)
         choices: dict[str, str] = {}
+        cand_log: dict[str, dict] = {}
         key = (str(cdir), tuple((u, n2f[u]) for u in utts)) if not getattr(fe, "reads_input", True) else None
         if key is not None and key in seen:
             hyps, timing, first = seen[key]
@@ -102,13 +114,15 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             log.info("%s: %s ignores its input; the hypotheses of %s are reused", odir, frontend, first)
         else:
             hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
-                                       device=device, choices=choices)
+                                       device=device, choices=choices, candidates=cand_log)
             if key is not None:
                 seen[key] = (hyps, timing, odir)
         odir.mkdir(parents=True, exist_ok=True)
         write_kv(odir / f"hyp.{job}", {u: hyps[u] for u in utts}) if utts else None
         if choices:  # which candidate each utterance got (auto's member, the alpha of a grid)
             write_kv(odir / f"choice.{job}", {u: choices[u] for u in utts})
+        if cand_log:  # every candidate's confidence and hypothesis (auto's margin is tuned from these)
+            write_candidates(odir / f"candidates.{job}.jsonl", {u: cand_log[u] for u in utts})
         (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
         Marker(odir / ".done" / f"decode.{job}").mark(
             decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir))
@@ -127,6 +141,13 @@ def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] |
         files.append(Path(feats_dir) / "feats.scp")
     return fingerprint({"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])},
                        inputs=files)
+
+
+def write_candidates(path: str | Path, cands: dict[str, dict]) -> None:
+    """One JSON line per utterance, sorted: ``{"utt", "labels", "conf", "hyps"}``."""
+    with open(path, "w", encoding="utf-8") as f:
+        for u in sorted(cands):
+            f.write(json.dumps({"utt": u, **cands[u]}, ensure_ascii=False) + "\n")
 
 
 def _is_done(marker: Path, stamp: str) -> bool:

@@ -36,6 +36,10 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             choices.update(read_kv(out_dir / f"choice.{j}"))
     if choices:
         write_kv(out_dir / "choice", choices)
+    cand_files = [out_dir / f"candidates.{j}.jsonl" for j in range(1, nj + 1)]
+    if any(f.is_file() for f in cand_files):  # every candidate's confidence and hypothesis, one file
+        lines = sorted(ln for f in cand_files if f.is_file() for ln in f.read_text(encoding="utf-8").splitlines() if ln)
+        (out_dir / "candidates.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
     result = score(refs, hyps, n_boot=n_boot, seed=seed)
     write_results(out_dir / "scoring", refs, hyps, result)
     info = {"set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": frontend, "asr_model": asr_model, "num_utts": len(hyps),
@@ -46,11 +50,15 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
     if spec.suffix in (".yaml", ".yml") and spec.is_file():  # auto: its members (the report's oracle selection)
         import yaml
 
-        members = (yaml.safe_load(spec.read_text()) or {}).get("members")
+        var = yaml.safe_load(spec.read_text()) or {}
+        members = var.get("members")
         if members:
             from specenh.frontends.spec import member_label
 
             info["members"] = [member_label(str(m)) for m in members]
+            margin = (var.get("inference") or {}).get("margin")
+            if margin is not None:
+                info["margin"] = float(margin)
     if choices:  # the share of utterances given to each candidate (auto's members, alpha values)
         labels = sorted(set(choices.values()))
         info["choices"] = {lab: sum(1 for v in choices.values() if v == lab) / len(choices) for lab in labels}

@@ -12,7 +12,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from specenh.frontends.spec import TRAINABLE, UNTRAINED, _yaml, decode_spec, kind
+from specenh.frontends.spec import TRAINABLE, UNTRAINED, _yaml, decode_spec, kind, tuned_path
 
 
 def _near(name: str, pool: list[str]) -> str:
@@ -73,8 +73,15 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
                     else _near(f, known))
             probs.append(f"front-end {f!r}: not a registered front-end nor a config in {frontend_conf_dir}{hint}")
             continue
+        tuned = tuned_path(f, frontend_conf_dir, exp_dir) if k == "auto" else None
+        if tuned is not None and on(4):  # stage 4 decodes the validation subset with the members to tune auto
+            for m in _yaml(Path(frontend_conf_dir) / f"{f}.yaml")["members"]:
+                model_ready(str(m), f"front-end {f!r} (member {m}, needed to tune its margin in stage 4)")
         if not on(5) and not on(7):
             continue
+        if tuned is not None and not on(4) and not Path(tuned).is_file():
+            probs.append(f"front-end {f!r}: its tuned config {tuned} does not exist (stage 4 chooses its "
+                         f"selection margin on the validation subset: --stage 4 --frontends {f})")
         if k == "train":
             model_ready(decode_spec(f, frontend_conf_dir, exp_dir), f"front-end {f!r}")
         elif k == "inference":

@@ -1,0 +1,170 @@
+"""Choosing ``auto``'s selection margin on validation sets, from one decode of every candidate.
+
+Stage 5 (and stage 4's validation decode) logs, per utterance, every candidate's label, confidence and
+hypothesis (``candidates.jsonl`` in the decode dir). The word errors of each candidate are counted once;
+the errors of the selection at any margin then follow without decoding again. The margin kept is the one
+with the lowest mean WER over the validation sets **among the margins that are worse than the fallback
+(the first candidate, ``identity``) on none of them** (point estimates; margin 1 always keeps the fallback,
+so there is always one); ties go to the larger margin, which changes less. Test sets are never read.
+
+    specenh tune-auto --config conf/frontend/auto.yaml --decode-dirs exp/frontend_auto/valid/* \\
+        --out exp/frontend_auto/auto.yaml
+
+The output is the config with ``inference: {margin: m}`` and a ``tuned:`` record (grid, per-set WERs, the
+sets used), which stage 5 decodes with.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import yaml
+
+from specenh.data.kaldi import read_kv
+from specenh.frontends.auto import check_margin, select_by_confidence
+
+#: the margins tried when the config's ``tune:`` block names none (confidence is a mean posterior)
+DEFAULT_MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 1.0)
+
+
+@dataclass
+class SetCandidates:
+    """One validation set: confidences ``conf [U, K]``, word errors ``errors [U, K]`` of K candidates
+    for U utterances, reference lengths ``ref_len [U]`` and the candidate labels (``labels[0]``: fallback)."""
+
+    name: str
+    labels: list[str]
+    conf: np.ndarray
+    errors: np.ndarray
+    ref_len: np.ndarray
+
+    def wer(self, margin: float) -> float:
+        """Corpus WER of the selection at ``margin``."""
+        pick = select_by_confidence(torch.from_numpy(self.conf.T.copy()), margin)
+        return float(self.errors[np.arange(len(pick)), pick].sum() / self.ref_len.sum())
+
+    @property
+    def fallback_wer(self) -> float:
+        return float(self.errors[:, 0].sum() / self.ref_len.sum())
+
+
+@dataclass
+class TuneResult:
+    margin: float
+    margins: list[float]
+    sets: list[str]
+    fallback: str
+    fallback_wer: dict[str, float]
+    wer: dict[str, list[float]] = field(default_factory=dict)  # set -> WER per margin
+
+    def mean_wer(self, i: int) -> float:
+        return float(np.mean([self.wer[s][i] for s in self.sets]))
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "rule": "lowest mean WER over the sets among margins worse than the "
+                "fallback on none (ties: larger margin)", "fallback": self.fallback, "sets": self.sets,
+                "margins": self.margins, "fallback_wer": {s: round(v, 5) for s, v in self.fallback_wer.items()},
+                "wer": {s: [round(v, 5) for v in w] for s, w in self.wer.items()},
+                "mean_wer": [round(self.mean_wer(i), 5) for i in range(len(self.margins))]}
+
+
+def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandidates:
+    """A decode dir's ``candidates.jsonl`` scored against ``text`` (default: the ``text`` of the feature dir
+    named in its ``decode_info.json``)."""
+    from specenh.metrics.wer import score
+
+    d = Path(decode_dir)
+    cpath = d / "candidates.jsonl"
+    if not cpath.is_file():
+        raise FileNotFoundError(f"{cpath} not found: decode {d} with a front-end of several candidates first")
+    if text is None:
+        info = d / "decode_info.json"
+        if not info.is_file():
+            raise FileNotFoundError(f"{info} not found (merge the decode, or pass the references)")
+        text = Path(json.loads(info.read_text())["feats_dir"]) / "text"
+    refs = read_kv(text, allow_empty_value=True)
+    recs = [json.loads(ln) for ln in cpath.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not recs:
+        raise ValueError(f"{cpath}: no utterances")
+    labels = recs[0]["labels"]
+    for r in recs:
+        if r["labels"] != labels:
+            raise ValueError(f"{cpath}: utterance {r['utt']!r} has candidates {r['labels']}, the first has {labels}")
+        if r["utt"] not in refs:
+            raise ValueError(f"{cpath}: utterance {r['utt']!r} has no reference in {text}")
+    utts = [r["utt"] for r in recs]
+    errors = np.zeros((len(recs), len(labels)), dtype=np.int64)
+    ref_len = None
+    for k in range(len(labels)):
+        res = score({u: refs[u] for u in utts}, {r["utt"]: r["hyps"][k] for r in recs}, n_boot=0)
+        pos = {u: i for i, u in enumerate(res.utt_ids)}
+        order = [pos[u] for u in utts]
+        errors[:, k] = res.words.errors[order]
+        ref_len = res.words.ref_lengths[order]
+    conf = np.array([r["conf"] for r in recs], dtype=np.float64)
+    return SetCandidates(d.name, list(labels), conf, errors, np.asarray(ref_len))
+
+
+def tune_margin(sets: Sequence[SetCandidates], margins: Sequence[float] = DEFAULT_MARGINS) -> TuneResult:
+    """The margin of the grid kept by the rule in the module docstring."""
+    if not sets:
+        raise ValueError("tune_margin: no validation sets")
+    margins = sorted({check_margin(m) for m in margins} | {1.0})  # 1.0: always the fallback, always allowed
+    labels = sets[0].labels
+    for s in sets:
+        if s.labels[0] != labels[0]:
+            raise ValueError(f"{s.name}: fallback candidate {s.labels[0]!r}, {sets[0].name}: {labels[0]!r}")
+    res = TuneResult(margin=1.0, margins=margins, sets=[s.name for s in sets], fallback=labels[0],
+                     fallback_wer={s.name: s.fallback_wer for s in sets},
+                     wer={s.name: [s.wer(m) for m in margins] for s in sets})
+    ok = [i for i in range(len(margins))
+          if all(res.wer[s.name][i] <= s.fallback_wer + 1e-12 for s in sets)]
+    best = min(ok, key=lambda i: (round(res.mean_wer(i), 12), -margins[i]))
+    res.margin = margins[best]
+    return res
+
+
+def write_tuned(config: str | Path, result: TuneResult, out: str | Path) -> Path:
+    """``config`` (an auto YAML) with ``inference.margin`` set to the tuned margin and the ``tuned:`` record;
+    its ``tune:`` block is dropped (the output is what stage 5 decodes with)."""
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+    if "members" not in cfg:
+        raise ValueError(f"{config}: not an auto config (no 'members:')")
+    cfg.pop("tune", None)
+    cfg["inference"] = {**dict(cfg.get("inference") or {}), "margin": result.margin}
+    cfg["tuned"] = {"from": str(config), **result.to_dict()}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    head = (f"# written by `specenh tune-auto` from {config}: the selection margin chosen on the validation sets\n"
+            f"# {', '.join(result.sets)} (never on test data); stage 5 decodes with this file\n")
+    out.write_text(head + yaml.safe_dump(cfg, sort_keys=False, width=110), encoding="utf-8")
+    return out
+
+
+def margins_of(config: str | Path) -> list[float]:
+    """The grid of the config's ``tune: {margins: [...]}`` (default :data:`DEFAULT_MARGINS`)."""
+    cfg = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+    tune = cfg.get("tune") or {}
+    if not isinstance(tune, dict):
+        raise ValueError(f"{config}: 'tune:' must be a mapping (e.g. tune: {{margins: [0, 0.05, 0.1]}})")
+    unknown = set(tune) - {"margins"}
+    if unknown:
+        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins)")
+    return [check_margin(m) for m in tune.get("margins", DEFAULT_MARGINS)]
+
+
+def format_table(res: TuneResult) -> str:
+    """A plain-text table: WER (%) per margin and set, the fallback's row first, the kept margin marked."""
+    w = max(len(s) for s in res.sets) + 2
+    lines = ["margin".ljust(10) + "".join(s.rjust(w) for s in res.sets) + "mean".rjust(8),
+             f"{res.fallback:<10}" + "".join(f"{100 * res.fallback_wer[s]:{w}.1f}" for s in res.sets)
+             + f"{100 * np.mean(list(res.fallback_wer.values())):8.1f}"]
+    for i, m in enumerate(res.margins):
+        mark = " <- kept" if m == res.margin else ""
+        lines.append(f"{m:<10g}" + "".join(f"{100 * res.wer[s][i]:{w}.1f}" for s in res.sets)
+                     + f"{100 * res.mean_wer(i):8.1f}" + mark)
+    return "\n".join(lines)
