@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from specenh.data.kaldi import read_kv
 from specenh.features.io import read_feats_scp
@@ -82,6 +83,20 @@ def test_mini_end_to_end(tmp_path, monkeypatch):
     r3 = run_recipe(d, "--stage", "3", "--stop-stage", "3", "--overwrite", "true", *TINY)
     assert r3.returncode == 0, r3.stderr[-3000:]
     assert (d / "dump" / "feats" / "test" / "feats.1.ark").read_bytes() == before
+    # an auto front-end with a tune: block: stage 5 alone is refused before any work (no tuned config);
+    # stage 4 decodes the validation sets and chooses the margin, stage 5 decodes with the tuned YAML
+    (d / "conf" / "frontend" / "auto_tiny.yaml").write_text(
+        "members: [identity, specsub]\ntune: {margins: [0, 0.05]}\n")
+    auto = [a if a != "identity oracle specsub" else "identity auto_tiny" for a in TINY]
+    r4 = run_recipe(d, "--stage", "5", "--stop-stage", "5", *auto)
+    assert r4.returncode != 0 and "frontend_auto_tiny/auto_tiny.yaml does not exist" in r4.stderr + r4.stdout
+    r4 = run_recipe(d, "--stage", "4", "--stop-stage", "5", *auto)
+    assert r4.returncode == 0, r4.stdout[-3000:] + r4.stderr[-3000:]
+    tuned = yaml.safe_load((d / "exp" / "frontend_auto_tiny" / "auto_tiny.yaml").read_text())
+    assert tuned["tuned"]["sets"] == ["dev", "dev_noise_5db"] and tuned["inference"]["margin"] in (0, 0.05, 1.0)
+    assert (d / "exp" / "frontend_auto_tiny" / "valid" / "dev_noise_5db" / "candidates.jsonl").is_file()
+    info = json.loads((d / "exp" / "decode" / "test_noise_0db_auto_tiny" / "decode_info.json").read_text())
+    assert info["margin"] == tuned["inference"]["margin"] and info["members"] == ["identity", "specsub"]
 
 
 @pytest.mark.e2e

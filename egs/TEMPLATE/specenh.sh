@@ -59,7 +59,7 @@ judge_model=""          # stage 7: a Whisper judge (tiny.en | CTranslate2 dir | 
 print_help() {  # shows the values in force after the recipe's and the user's options
   cat <<HELP
 Usage: $0 [options]     (recipes: ./run.sh [options])
-Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ reference ASR) | 4 front-end training
+Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ reference ASR) | 4 front-end training (+ auto margin)
         5 enhance + zero-shot decode + score | 6 report | 7 resynthesis + signal metrics
 Options (each also as --opt_name or --opt-name; values in force in brackets):
   --stage N [${stage}]  --stop-stage N [${stop_stage}]  --nj N [${nj}]  --cmd local|slurm|CMD [${cmd}]

@@ -159,12 +159,16 @@ def margins_of(config: str | Path) -> list[float]:
 
 def format_table(res: TuneResult) -> str:
     """A plain-text table: WER (%) per margin and set, the fallback's row first, the kept margin marked."""
-    w = max(len(s) for s in res.sets) + 2
-    lines = ["margin".ljust(10) + "".join(s.rjust(w) for s in res.sets) + "mean".rjust(8),
+    base = min(res.sets, key=len)  # <set> and <set>_<condition>: columns named by the condition
+    short = ([s[len(base) + 1:] if s != base else "clean" for s in res.sets]
+             if all(s == base or s.startswith(base + "_") for s in res.sets) else list(res.sets))
+    w = max(len(s) for s in short) + 2
+    lines = [f"sets: {', '.join(res.sets)}" if short != res.sets else "",
+             "margin".ljust(10) + "".join(s.rjust(w) for s in short) + "mean".rjust(8),
              f"{res.fallback:<10}" + "".join(f"{100 * res.fallback_wer[s]:{w}.1f}" for s in res.sets)
              + f"{100 * np.mean(list(res.fallback_wer.values())):8.1f}"]
     for i, m in enumerate(res.margins):
         mark = " <- kept" if m == res.margin else ""
         lines.append(f"{m:<10g}" + "".join(f"{100 * res.wer[s][i]:{w}.1f}" for s in res.sets)
                      + f"{100 * res.mean_wer(i):8.1f}" + mark)
-    return "\n".join(lines)
+    return "\n".join(ln for ln in lines if ln)
