@@ -37,6 +37,31 @@ def test_fingerprint_and_marker(tmp_path, caplog):
     assert command_fingerprint(["specenh", "x", "--config", str(cfg)]) != command_fingerprint(["specenh", "x"])
 
 
+def test_a_retrained_model_behind_a_frontend_yaml_redoes_its_steps(tmp_path, monkeypatch):
+    """An inference variant's checkpoint and auto's members count like a model named on the command line:
+    retraining one redoes the stage-5 steps (shell and per-job markers) that decoded through the YAML."""
+    import time
+
+    from specenh.stages.decode import decode_fingerprint
+    from specenh.utils.done import referenced_models
+
+    monkeypatch.chdir(tmp_path)  # the YAMLs name models relative to the recipe dir
+    ck = Path("exp/frontend_bwe/model.pt")
+    ck.parent.mkdir(parents=True)
+    ck.write_bytes(b"v1")
+    var, auto = Path("bwe_x.yaml"), Path("auto.yaml")
+    var.write_text(f"checkpoint: {ck}\ninference: {{alpha: 0.5}}\n")
+    auto.write_text(f"members: [identity, {ck}, exp/frontend_missing/model.pt]\n")
+    assert referenced_models(var) == referenced_models(auto) == [str(ck)]
+    assert referenced_models("nope.yaml") == [] and referenced_models(ck) == []
+    before = [command_fingerprint(["specenh", "decode", "--frontend", str(y)]) for y in (var, auto)]
+    dec = [decode_fingerprint("asr.nemo", str(y)) for y in (var, auto)]
+    time.sleep(0.01)
+    ck.write_bytes(b"v2 retrained")
+    assert all(b != command_fingerprint(["specenh", "decode", "--frontend", str(y)]) for b, y in zip(before, (var, auto)))
+    assert all(d != decode_fingerprint("asr.nemo", str(y)) for d, y in zip(dec, (var, auto)))
+
+
 def _data(root: Path) -> Path:
     rng = np.random.default_rng(0)
     wav, spk, text = {}, {}, {}

@@ -134,9 +134,13 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
 def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None, *,
                        feats_dir: str | Path | None = None) -> str:
     """What a decode depends on besides its code: the ASR and front-end specs and, for files, their size
-    and modification time, the options, and the set's features. A job whose done marker holds another
+    and modification time (for a variant or auto YAML also of the models it points to), the options, and
+    the set's features. A job whose done marker holds another
     fingerprint (a retrained ASR or front-end, new features) is decoded again instead of being skipped."""
+    from specenh.utils.done import referenced_models
+
     files = [p for p in (asr_model, frontend) if Path(str(p)).is_file()]
+    files += referenced_models(frontend)  # an inference variant's checkpoint, auto's members
     if feats_dir is not None:
         files.append(Path(feats_dir) / "feats.scp")
     return fingerprint({"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])},

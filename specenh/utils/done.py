@@ -46,11 +46,31 @@ def fingerprint(config: Any = None, *, inputs: Iterable[str | Path] = (), conten
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
+def referenced_models(config: str | Path) -> list[str]:
+    """The model files a front-end YAML points to (an inference variant's ``checkpoint:``, ``auto``'s
+    ``members:``) that exist, relative to the working directory as stage 5 reads them; [] for other files."""
+    p = Path(config)
+    if p.suffix not in (".yaml", ".yml") or not p.is_file():
+        return []
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return []
+    if not isinstance(cfg, dict):
+        return []
+    refs = [cfg.get("checkpoint")] + list(cfg.get("members") or [])
+    return [str(r) for r in refs if isinstance(r, str) and r.endswith(MODEL_SUFFIXES) and os.path.isfile(r)]
+
+
 def command_fingerprint(argv: list[str]) -> str:
     """The fingerprint of a command line: its words, the bytes of every config file it names, and the size
-    and time of every model file it names (a retrained model redoes the steps that used it)."""
+    and time of every model file it names or that a front-end YAML it names points to (a retrained model
+    redoes the steps that used it, also through an inference variant or an ``auto`` member)."""
     files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
     models = [a for a in argv if a.endswith(MODEL_SUFFIXES) and os.path.isfile(a)]
+    models += [m for f in files for m in referenced_models(f)]
     return fingerprint({"argv": list(argv)}, contents=files, inputs=models)
 
 
