@@ -290,3 +290,19 @@ def yaml_load(p):
     import yaml
 
     return yaml.safe_load(Path(p).read_text())
+
+
+def test_bench_states_the_decode_cost_of_auto(tiny_set, tmp_path):
+    """`specenh bench --sections stage5` with auto: the row names its candidates and gives its speed as a
+    ratio to identity's in the same run (each candidate is decoded: slower)."""
+    from specenh.asr.frozen import FrozenASR
+    from specenh.bench.core import _stage5_rows
+
+    auto_yaml = tmp_path / "auto.yaml"
+    auto_yaml.write_text("members: [identity, oracle]\n")
+    asr = FrozenASR(str(tiny_set / "asr.nemo"))
+    rows = _stage5_rows(asr, ["identity", str(auto_yaml)], tiny_set / "noisy", tiny_set / "clean", 1, "cpu", None)
+    assert [r.extra["candidates"] for r in rows] == [1, 2]
+    assert "-> identity ->" in rows[0].name and "-> auto (2 candidates, each decoded) ->" in rows[1].name
+    assert rows[0].ratio is None and rows[1].ratio_to == "identity"
+    assert rows[1].ratio == pytest.approx(rows[1].xrt / rows[0].xrt) and rows[1].ratio > 0
