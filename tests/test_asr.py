@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from specenh.asr import ASRLoadError, FrozenASR
+from specenh.asr import ASRLoadError, load_asr
 from specenh.asr.train import build_model, train_tokenizer
 from specenh.features.logmel import LogMelExtractor
 from specenh.utils.config import load_yaml
@@ -54,7 +54,7 @@ def _waves(tmp: Path, n: int = 3):
 
 
 def test_frozen_and_eval(tiny_nemo):
-    asr = FrozenASR(tiny_nemo)
+    asr = load_asr(tiny_nemo)
     assert not any(p.requires_grad for p in asr.parameters())
     asr.train()
     assert not asr.model.training and not asr.model.encoder.training
@@ -63,7 +63,7 @@ def test_frozen_and_eval(tiny_nemo):
 
 
 def test_decode_equals_transcribe(tiny_nemo, tmp_path):
-    asr = FrozenASR(tiny_nemo)
+    asr = load_asr(tiny_nemo)
     paths, sigs = _waves(tmp_path)
     ext = LogMelExtractor(asr.preprocessor_config())
     mats = []
@@ -89,7 +89,7 @@ def test_decode_equals_transcribe(tiny_nemo, tmp_path):
 
 
 def test_encoder_features_differentiable(tiny_nemo):
-    asr = FrozenASR(tiny_nemo)
+    asr = load_asr(tiny_nemo)
     x = torch.randn(2, 80, 120, requires_grad=True)
     lens = torch.tensor([120, 90])
     feats, flen = asr.encoder_features(x, lens, layers=[0, -1])
@@ -102,15 +102,15 @@ def test_encoder_features_differentiable(tiny_nemo):
 
 
 def test_wrong_feature_dim_and_bad_model(tiny_nemo, tmp_path):
-    asr = FrozenASR(tiny_nemo)
+    asr = load_asr(tiny_nemo)
     with pytest.raises(ValueError, match="80"):
         asr.decode(torch.zeros(1, 64, 50), torch.tensor([50]))
     bad = tmp_path / "broken.nemo"
     bad.write_bytes(b"this is not a tar archive")
     with pytest.raises(ASRLoadError, match="broken.nemo"):
-        FrozenASR(bad)
+        load_asr(bad)
     with pytest.raises(ASRLoadError, match="not found"):
-        FrozenASR(tmp_path / "missing.nemo")
+        load_asr(tmp_path / "missing.nemo")
 
 
 def test_decode_job_pairs_dirs():

@@ -72,7 +72,7 @@ def test_confidence_selection_in_stage5(tiny_set, tmp_path):
     """A grid (alpha 0 = identity, 1 = oracle) and an auto YAML decode; each utterance keeps the candidate
     with the highest confidence, which is what decoding every candidate alone and picking per utterance
     by decode_with_confidence gives; the merge reports the shares."""
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
     from specenh.features.io import load_feat, pad_batch, read_feats_scp
     from specenh.stages.decode import decode_job
     from specenh.stages.decode_merge import merge_and_score
@@ -89,7 +89,7 @@ def test_confidence_selection_in_stage5(tiny_set, tmp_path):
         assert set(choice) == {f"u{i}" for i in range(5)} and set(choice.values()) <= labels
         assert sum(info["choices"].values()) == pytest.approx(1.0)
         # the same choice by hand
-        asr = FrozenASR(asr_path)
+        asr = load_asr(asr_path)
         utts = sorted(choice)
         xs = [read_feats_scp(d / "feats.scp") for d in (noisy, clean)]
         hyps = read_kv(out / "hyp", allow_empty_value=True)
@@ -295,12 +295,12 @@ def yaml_load(p):
 def test_bench_states_the_decode_cost_of_auto(tiny_set, tmp_path):
     """`specenh bench --sections stage5` with auto: the row names its candidates and gives its speed as a
     ratio to identity's in the same run (each candidate is decoded: slower)."""
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
     from specenh.bench.core import _stage5_rows
 
     auto_yaml = tmp_path / "auto.yaml"
     auto_yaml.write_text("members: [identity, oracle]\n")
-    asr = FrozenASR(str(tiny_set / "asr.nemo"))
+    asr = load_asr(str(tiny_set / "asr.nemo"))
     rows = _stage5_rows(asr, ["identity", str(auto_yaml)], tiny_set / "noisy", tiny_set / "clean", 1, "cpu", None)
     assert [r.extra["candidates"] for r in rows] == [1, 2]
     assert "-> identity ->" in rows[0].name and "-> auto (2 candidates, each decoded) ->" in rows[1].name

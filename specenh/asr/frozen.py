@@ -1,6 +1,7 @@
-"""The frozen ASR: a NeMo Conformer that judges every front-end and is never fine-tuned.
+"""The NeMo backend of the frozen ASR (:class:`specenh.asr.base.FrozenASR`): a NeMo Conformer.
 
-``FrozenASR(spec)`` loads a pretrained model by name (NGC/HF through NeMo's ``from_pretrained``,
+``NemoASR(spec)`` (``--asr_model <name>``, ``nemo:<name>`` or a ``.nemo`` path, through
+:func:`specenh.asr.base.load_asr`) loads a pretrained model by name (NGC/HF through NeMo's ``from_pretrained``,
 cached by NeMo) or a local ``.nemo`` file (``restore_from``, offline), freezes it and keeps it in
 eval mode. It consumes our stored features (unnormalised log-mel [B, D, T], see
 :mod:`specenh.features.logmel`) and applies the model's own feature normalisation itself, so
@@ -15,6 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from specenh.asr.base import ASRLoadError, FrozenASR, register_backend
 from specenh.features.logmel import FeatureConfig
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,6 @@ log = logging.getLogger(__name__)
 PRETRAINED = ("stt_en_conformer_ctc_small", "stt_en_conformer_ctc_medium", "stt_en_conformer_ctc_large",
               "stt_en_fastconformer_ctc_large", "stt_en_conformer_transducer_small",
               "stt_en_fastconformer_hybrid_large_pc")
-
-
-class ASRLoadError(RuntimeError):
-    """The ASR could not be loaded (corrupt or incompatible .nemo, unknown name, no network)."""
 
 
 def load_nemo_model(spec: str | Path, map_location: str | torch.device = "cpu"):
@@ -66,7 +64,8 @@ def _hyp_text(h) -> str:
     return h if isinstance(h, str) else (h.text or "")
 
 
-class FrozenASR(nn.Module):
+@register_backend("nemo")
+class NemoASR(FrozenASR):
     """A frozen NeMo ASR operating on stored log-mel features.
 
     Args:
@@ -91,6 +90,10 @@ class FrozenASR(nn.Module):
         self.kind = self._kind()
 
     # ------------------------------------------------------------------ info
+    def describe(self) -> str:
+        return (f"nemo: {self.spec}: {type(self.model).__name__} ({self.kind}), "
+                f"{sum(p.numel() for p in self.model.parameters()) / 1e6:.1f} M params, {self.num_layers} encoder layers")
+
     def _kind(self) -> str:
         from nemo.collections.asr.models import EncDecCTCModel, EncDecHybridRNNTCTCModel, EncDecRNNTModel
 
@@ -116,17 +119,7 @@ class FrozenASR(nn.Module):
         if any(m.training for m in self.model.modules()):
             self.model.eval()
 
-    def train(self, mode: bool = True) -> "FrozenASR":  # always eval: dropout/SpecAugment never on
-        return super().train(False)
-
     # ------------------------------------------------------------------ core
-    def _check(self, feats: torch.Tensor, lengths: torch.Tensor) -> None:
-        d = self.feat_config.features
-        if feats.dim() != 3 or feats.shape[1] != d:
-            raise ValueError(f"features must be [B, {d}, T] for this ASR ({self.spec}), got {tuple(feats.shape)}")
-        if lengths.shape[0] != feats.shape[0]:
-            raise ValueError(f"{lengths.shape[0]} lengths for a batch of {feats.shape[0]}")
-
     def normalise(self, feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The model's own feature normalisation; feats [B, D, T] -> [B, D, T]."""
         return normalise_feats(feats, lengths, self.normalize)
@@ -180,19 +173,6 @@ class FrozenASR(nn.Module):
         conf = (top * valid).sum(1) / valid.sum(1).clamp_min(1)
         return [_hyp_text(h) for h in hyps], conf.cpu()
 
-    def decode_batched(self, mats: Sequence, batch_size: int = 32) -> list[str]:
-        """Decode a list of [T_i, D] feature matrices, batching by length; returns texts in input order."""
-        from specenh.features.io import length_sorted_batches, pad_batch
-
-        lens = {str(i): int(m.shape[0]) for i, m in enumerate(mats)}
-        out: dict[int, str] = {}
-        for batch in length_sorted_batches(lens, batch_size):
-            idx = [int(b) for b in batch]
-            x, l = pad_batch([mats[i] for i in idx])
-            for i, t in zip(idx, self.decode(x, l)):
-                out[i] = t
-        return [out[i] for i in range(len(mats))]
-
     def encoder_features(self, feats: torch.Tensor, lengths: torch.Tensor, layers: Sequence[int],
                          return_encoded: bool = False):
         """Outputs of the chosen Conformer layers, differentiable with respect to ``feats``.
@@ -240,7 +220,7 @@ class FrozenASR(nn.Module):
         index = {c: i for i, c in enumerate(self._ctc_head().vocabulary)}
         return [[index[c] for c in t if c in index] for t in texts]
 
-    def ctc_loss(self, encoded: torch.Tensor, enc_len: torch.Tensor, targets: Sequence[Sequence[int]]) -> torch.Tensor:
+    def asr_loss(self, encoded: torch.Tensor, enc_len: torch.Tensor, targets: Sequence[Sequence[int]]) -> torch.Tensor:
         """The frozen CTC head's loss of an encoder output (:meth:`encoder_features` with
         ``return_encoded``) against token sequences: encoded [B, d_model, T'], enc_len [B], targets B
         lists of ids -> scalar (per-utterance loss divided by its target length, averaged over the batch;

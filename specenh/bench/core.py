@@ -345,11 +345,11 @@ def tiny_asr(work_dir: str | Path, config: str | Path | None = None, seed: int =
 def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
               asr_model: str | Path | None = None, work_dir: str | Path = "exp/bench") -> list[Row]:
     """Frozen-ASR decoding from features (normalisation + encoder + greedy CTC/RNNT): x real time."""
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
 
     torch.set_num_threads(threads)
     spec = str(asr_model) if asr_model else str(tiny_asr(work_dir))
-    asr = FrozenASR(spec, device=device)
+    asr = load_asr(spec, device=device)
     label = f"FrozenASR.decode ({Path(spec).name if not asr_model else spec}, " \
             f"{sum(p.numel() for p in asr.model.parameters()) / 1e6:.1f} M)"
     audio_s = sum(len(w) for w in waves) / 16000
@@ -364,7 +364,7 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
                  asr_model: str | Path | None = None) -> list[Row]:
     """The whole stage-5 path on a recipe's test set: read features -> enhance -> decode -> score,
     x real time, wall clock from the first read to the score (the ASR and front-end loads excluded)."""
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
 
     rd = Path(recipe_dir)
     fdir, cdir = rd / "dump/feats" / f"{test_set}_{condition}", rd / "dump/feats" / test_set
@@ -374,7 +374,7 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
                     fdir / "feats.scp", asr_path)
         return []
     torch.set_num_threads(threads)
-    asr = FrozenASR(str(asr_path.resolve() if asr_path.is_file() else asr_path), device=device)
+    asr = load_asr(str(asr_path.resolve() if asr_path.is_file() else asr_path), device=device)
     specs = frontends or ["identity"] + [str(p.resolve()) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
     cwd = os.getcwd()
     os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)
@@ -424,7 +424,7 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
     configured): steps/s and seconds of (cropped) audio per second, on batches cut from the audio."""
     import lightning.pytorch as pl
 
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
     from specenh.train import FrontendData
     from specenh.train.gan import StyleGANModule, needs_asr, resolve_config
     from specenh.train.data import collate_pairs
@@ -439,7 +439,7 @@ def bench_train(waves: list[np.ndarray], threads: int, device: str, config: str 
     tc = cfg["train"]
     asr = None
     if needs_asr(cfg):
-        asr = FrozenASR(str(asr_model) if asr_model else str(tiny_asr(work_dir)), device=device)
+        asr = load_asr(str(asr_model) if asr_model else str(tiny_asr(work_dir)), device=device)
     module = StyleGANModule(cfg, FrontendData([], [], [], []), asr, warmup + steps)
     feats = [f.T.cpu().numpy() for f in _logmel(waves, "cpu")]
     crop, bsz = int(tc["crop_frames"]), int(tc["batch_size"])

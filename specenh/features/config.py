@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 
+FLAVOURS = ("nemo", "whisper")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Settings of the log-mel front end (names as in NeMo's preprocessor config)."""
@@ -24,6 +27,10 @@ class FeatureConfig:
     log_zero_guard_value: float = 2.0 ** -24
     mel_norm: str | None = "slaney"
     normalize: str | None = "per_feature"  # recorded for the ASR wrapper; never applied here
+    #: ``nemo``: NeMo's preprocessor (natural log, guard, pre-emphasis; the fields above);
+    #: ``whisper``: OpenAI Whisper's log-mel (periodic Hann, log10 clamped at 1e-10, the utterance's
+    #: max-8 floor, then (x + 4) / 4; ``log_zero_guard_*`` and ``preemph`` unused), as faster-whisper computes it
+    flavour: str = "nemo"
 
     @property
     def win_length(self) -> int:
@@ -32,6 +39,13 @@ class FeatureConfig:
     @property
     def hop_length(self) -> int:
         return int(self.window_stride * self.sample_rate)
+
+    @classmethod
+    def whisper(cls, n_mels: int = 80) -> "FeatureConfig":
+        """Whisper's features: 16 kHz, n_fft 400 (25 ms periodic Hann), hop 160, ``n_mels`` slaney mels."""
+        return cls(sample_rate=16000, window_size=0.025, window_stride=0.01, n_fft=400, features=n_mels,
+                   window="hann", preemph=None, log_zero_guard_type="clamp", log_zero_guard_value=1e-10,
+                   mel_norm="slaney", normalize=None, flavour="whisper")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +56,8 @@ class FeatureConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
+        if d.get("flavour", "nemo") not in FLAVOURS:
+            raise ValueError(f"feature config: flavour must be one of {FLAVOURS}, got {d.get('flavour')!r}")
         return cls(**dict(d))
 
     @classmethod

@@ -8,6 +8,12 @@ power ``|X|^mag_power``, a slaney-normalised mel filterbank (librosa), ``log(x +
 normalisation left to the ASR wrapper at decode time (the enhancer works on unnormalised log-mels).
 
 ``FeatureConfig.from_nemo(model.cfg.preprocessor)`` reads the settings of any NeMo model.
+
+``FeatureConfig.whisper()`` (flavour ``whisper``) gives Whisper's features instead, as faster-whisper's
+``FeatureExtractor`` computes them for ``transcribe``: the utterance followed by zeros, a centred STFT
+(reflect padding) with a periodic Hann window, ``|X|^2``, slaney mels, ``log10(max(x, 1e-10))``, floored
+at the utterance's maximum minus 8 (the maximum over the ``L // hop + 1`` frames faster-whisper computes),
+then ``(x + 4) / 4``; ``T = L // hop`` valid frames, padding frames 0 (faster-whisper's ``pad_or_trim``).
 """
 from __future__ import annotations
 
@@ -52,7 +58,9 @@ class LogMelExtractor(nn.Module):
         self.cfg = cfg or FeatureConfig()
         if self.cfg.window not in _WINDOWS:
             raise ValueError(f"unsupported window {self.cfg.window!r}")
-        self.register_buffer("window", _WINDOWS[self.cfg.window](self.cfg.win_length, periodic=False), persistent=False)
+        periodic = self.cfg.flavour == "whisper"  # NeMo: symmetric Hann; Whisper: periodic (np.hanning(n + 1)[:-1])
+        self.register_buffer("window", _WINDOWS[self.cfg.window](self.cfg.win_length, periodic=periodic),
+                             persistent=False)
         self.register_buffer("fb", mel_filterbank(self.cfg), persistent=False)
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +69,8 @@ class LogMelExtractor(nn.Module):
             raise ValueError(f"wave must be [B, N], got {tuple(wave.shape)}")
         wave = wave.float()
         lengths = lengths.to(wave.device)
+        if cfg.flavour == "whisper":
+            return self._whisper(wave, lengths)
         frames = num_frames(lengths, cfg)
         valid = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
         if cfg.preemph is not None:
@@ -81,3 +91,24 @@ class LogMelExtractor(nn.Module):
         pad = torch.arange(feats.shape[-1], device=feats.device)[None, :] >= frames[:, None]
         feats = feats.masked_fill(pad[:, None, :], 0.0)
         return feats, frames
+
+    def _whisper(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whisper's log-mel (see the module docstring): wave [B, N], lengths [B] -> ([B, n_mels, T], [B])."""
+        cfg = self.cfg
+        frames = torch.div(lengths, cfg.hop_length, rounding_mode="floor").long()
+        valid = torch.arange(wave.shape[1], device=wave.device)[None, :] < lengths[:, None]
+        # zeros after every utterance (faster-whisper appends a hop of zeros; its reflect padding at the end
+        # then mirrors zeros): every kept frame, and the extra one of the maximum, sees signal and zeros only
+        wave = torch.nn.functional.pad(wave.masked_fill(~valid, 0.0), (0, cfg.hop_length + cfg.n_fft))
+        spec = torch.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
+                          window=self.window, center=True, pad_mode="reflect", return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        logmel = torch.log10(torch.matmul(self.fb, power).clamp(min=cfg.log_zero_guard_value))  # [B, D, T']
+        t = torch.arange(logmel.shape[-1], device=wave.device)[None, :]
+        in_max = (t <= frames[:, None])[:, None, :]  # the L // hop + 1 frames faster-whisper computes
+        peak = logmel.masked_fill(~in_max, float("-inf")).amax(dim=(1, 2), keepdim=True)
+        feats = (torch.maximum(logmel, peak - 8.0) + 4.0) / 4.0
+        t_max = int(frames.max()) if frames.numel() else 0
+        feats = feats[..., :t_max]
+        pad = t[:, :t_max] >= frames[:, None]
+        return feats.masked_fill(pad[:, None, :], 0.0), frames

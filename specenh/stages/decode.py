@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from specenh.asr.frozen import FrozenASR
+from specenh.asr.base import FrozenASR, load_asr
 from specenh.data.kaldi import write_kv
 from specenh.features.io import length_sorted_batches, read_utt2num_frames
 from specenh.frontends.base import FrontEnd, parse_options, resolve
@@ -98,7 +98,7 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         return
     torch.set_num_threads(num_threads)
     fe = resolve(frontend, parse_options(frontend_opts))
-    asr = FrozenASR(asr_model, device=device)
+    asr = load_asr(asr_model, device=device)
     # a front-end that ignores its input (oracle) gives every condition of a set the same output: the
     # sets with the same clean dir and utterance lengths (hence the same batches) are decoded once
     seen: dict[tuple, tuple[dict[str, str], dict[str, float], Path]] = {}

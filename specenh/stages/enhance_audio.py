@@ -63,9 +63,9 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
     fe = resolve(frontend, parse_options(frontend_opts)).to(device).eval()
     asr = None
     if asr_model:
-        from specenh.asr.frozen import FrozenASR
+        from specenh.asr.base import load_asr
 
-        asr = FrozenASR(asr_model, device=device)
+        asr = load_asr(asr_model, device=device)
     cfg = feature_config or (asr.feat_config if asr is not None else FeatureConfig())
     extractor = LogMelExtractor(cfg).to(device).eval()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -503,9 +503,9 @@ def _frozen_asr(cfg: dict[str, Any], data: FrontendData):
     if not data.asr_model:
         raise ValueError("stylegan: loss.cx_source=asr (or fm_weight > 0) needs the frozen ASR (--asr-model); "
                          "set loss.cx_source=mel or loss.cx_weight=0 to train without it")
-    from specenh.asr.frozen import FrozenASR
+    from specenh.asr.base import load_asr
 
-    asr = FrozenASR(data.asr_model)
+    asr = load_asr(data.asr_model)
     n = asr.num_layers
     bad = [l for l in cfg["loss"]["cx_layers"] if not -n <= int(l) < n]
     if bad:

@@ -42,7 +42,10 @@ def _fb_and_pinv(cfg: FeatureConfig) -> tuple[torch.Tensor, torch.Tensor, float]
 
 
 def logmel_to_melpower(feats: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
-    """Undo ``log(. + guard)`` (or ``log(max(., guard))``): mel power [B, D, T], >= 0."""
+    """Undo ``log(. + guard)`` (or ``log(max(., guard))``; Whisper's ``(log10(.) + 4) / 4``): mel power
+    [B, D, T], >= 0."""
+    if cfg.flavour == "whisper":
+        return torch.pow(10.0, 4.0 * feats - 4.0)
     if cfg.log_zero_guard_type == "add":
         return (feats.exp() - cfg.log_zero_guard_value).clamp(min=0.0)
     if cfg.log_zero_guard_type == "clamp":
