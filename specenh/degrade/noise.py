@@ -18,7 +18,9 @@ Sources (``source``; a list picks one per utterance, uniformly):
 
 Train/test disjointness (``split``, set by stage 2):
 
-* ``files``: MS-SNSD-style roots (with ``noise_train/`` and ``noise_test/``) use their own folders;
+* ``files``: ``noise_dir`` may be a mapping ``{train: DIR, test: DIR}``: every file of the split's own folder
+  (disjoint by construction: e.g. the real training and test noises of ``../shared/data/noise_real``);
+  MS-SNSD-style roots (with ``noise_train/`` and ``noise_test/``) use their own folders;
   otherwise each file (or its parent folder, with ``split_unit: dir``) goes to test when a hash of
   its path relative to ``noise_dir`` falls below ``test_fraction``, else to train. The assignment
   depends only on the relative path, so it is the same on every machine.
@@ -34,7 +36,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -249,7 +251,7 @@ def noise_files(noise_dir: str, split: str, glob: str = "**/*", split_unit: str 
     if root.name in MSSNSD_DIRS.values():
         raise ValueError(f"noise_dir {root} is one MS-SNSD split; give its parent folder so that "
                          "train and test noise stay disjoint")
-    if split_unit not in ("file", "dir"):
+    if split_unit not in ("file", "dir", "all"):
         raise ValueError(f"split_unit must be 'file' or 'dir', got {split_unit!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
@@ -257,7 +259,9 @@ def noise_files(noise_dir: str, split: str, glob: str = "**/*", split_unit: str 
     def scan(base: Path) -> list[Path]:
         return sorted(p for p in base.glob(glob) if p.suffix.lower() in AUDIO_EXTS and p.is_file())
 
-    if all((root / d).is_dir() for d in MSSNSD_DIRS.values()):  # MS-SNSD: its own split
+    if split_unit == "all":  # a folder that is one split (noise_dir: {train: DIR, test: DIR})
+        files = scan(root)
+    elif all((root / d).is_dir() for d in MSSNSD_DIRS.values()):  # MS-SNSD: its own split
         files = scan(root / MSSNSD_DIRS[split])
     else:
         files = []
@@ -314,6 +318,10 @@ def make_noise(source: str, n: int, sr: int, rng: np.random.Generator, *, split:
     if source == "files":
         if not noise_dir:
             raise ValueError("source 'files' needs noise_dir")
+        if isinstance(noise_dir, Mapping):  # one folder per split: all of its files
+            if split not in noise_dir:
+                raise ValueError(f"noise_dir has no {split!r} folder (keys: {sorted(noise_dir)})")
+            noise_dir, split_unit = os.fspath(noise_dir[split]), "all"
         files = noise_files(str(noise_dir), split, glob, split_unit, float(test_fraction))
         for _ in range(5):  # avoid a digitally silent stretch of a noise file
             path = files[int(rng.integers(len(files)))]
@@ -341,7 +349,7 @@ def make_noise(source: str, n: int, sr: int, rng: np.random.Generator, *, split:
 def add_noise(wave: np.ndarray, sr: int, rng: np.random.Generator, *,
               source: str | Sequence[str] = "white", snr: float | Sequence[float] | None = None,
               snr_range: Sequence[float] | None = None, weighting: str = "whole", talkers: int = 5,
-              noise_dir: str | None = None, glob: str = "**/*", split_unit: str = "file",
+              noise_dir: str | Mapping[str, str] | None = None, glob: str = "**/*", split_unit: str = "file",
               test_fraction: float = 0.2, split: str = "test",
               pool: Sequence[tuple[str, str]] = (), utt_id: str | None = None) -> np.ndarray:
     """Add noise at an SNR in dB drawn from ``snr`` (list) or ``snr_range`` ([lo, hi]).
@@ -357,6 +365,7 @@ def add_noise(wave: np.ndarray, sr: int, rng: np.random.Generator, *,
             raise ValueError(f"unknown noise source {s!r}; known: {', '.join(SOURCES)}")
     src = sources[int(rng.integers(len(sources)))] if len(sources) > 1 else sources[0]
     noise = make_noise(src, len(wave), sr, rng, split=split, pool=pool, utt_id=utt_id, talkers=talkers,
-                       noise_dir=os.fspath(noise_dir) if noise_dir else None, glob=glob,
+                       noise_dir=(noise_dir if isinstance(noise_dir, Mapping) else os.fspath(noise_dir))
+                       if noise_dir else None, glob=glob,
                        split_unit=split_unit, test_fraction=test_fraction)
     return mix_at_snr(wave, noise, snr_db, sr, weighting)
