@@ -71,6 +71,15 @@ def load_asr(spec, device: str | torch.device = "cpu") -> "FrozenASR":
     return backend_class(name)(model, device=device)
 
 
+def text_normalizer_of(spec: str) -> str | None:
+    """The text normaliser hypotheses of the ASR named by ``spec`` are scored with (a class attribute of its
+    backend: no model is loaded). ``None``: the project's default."""
+    if not spec or spec == "train":
+        return None
+    name, _ = split_spec(str(spec))
+    return backend_class(name).text_normalizer
+
+
 def feature_config_of(spec: str) -> FeatureConfig:
     """The feature config of the ASR named by ``spec`` (loads it)."""
     return load_asr(spec).feat_config
@@ -86,6 +95,8 @@ class FrozenASR(nn.Module):
 
     backend: str = "?"
     spec: str = "?"
+    #: the normaliser its hypotheses are scored with (:func:`specenh.metrics.textnorm.get_normalizer`)
+    text_normalizer: str | None = None
     feat_config: FeatureConfig
 
     # ------------------------------------------------------------------ info

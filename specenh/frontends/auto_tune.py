@@ -81,11 +81,15 @@ def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandi
     cpath = d / "candidates.jsonl"
     if not cpath.is_file():
         raise FileNotFoundError(f"{cpath} not found: decode {d} with a front-end of several candidates first")
+    info = d / "decode_info.json"
+    meta = json.loads(info.read_text()) if info.is_file() else {}
     if text is None:
-        info = d / "decode_info.json"
-        if not info.is_file():
+        if not meta:
             raise FileNotFoundError(f"{info} not found (merge the decode, or pass the references)")
-        text = Path(json.loads(info.read_text())["feats_dir"]) / "text"
+        text = Path(meta["feats_dir"]) / "text"
+    from specenh.asr.base import text_normalizer_of
+
+    normalizer = text_normalizer_of(meta.get("asr_model", ""))  # as stage 5 scored them
     refs = read_kv(text, allow_empty_value=True)
     recs = [json.loads(ln) for ln in cpath.read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not recs:
@@ -100,7 +104,8 @@ def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandi
     errors = np.zeros((len(recs), len(labels)), dtype=np.int64)
     ref_len = None
     for k in range(len(labels)):
-        res = score({u: refs[u] for u in utts}, {r["utt"]: r["hyps"][k] for r in recs}, n_boot=0)
+        res = score({u: refs[u] for u in utts}, {r["utt"]: r["hyps"][k] for r in recs}, n_boot=0,
+                    normalizer=normalizer)
         pos = {u: i for i, u in enumerate(res.utt_ids)}
         order = [pos[u] for u in utts]
         errors[:, k] = res.words.errors[order]

@@ -57,7 +57,10 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
         if len(cands) == 1:
             texts = asr.decode(cands[0][1], cands[0][2])
         else:
-            outs = [asr.decode_with_confidence(y, yl) for _, y, yl in cands]
+            outs = []
+            for k, (_, y, yl) in enumerate(cands):  # a candidate equal to an earlier one (alpha 0 = identity)
+                same = next((j for j in range(k) if torch.equal(yl, cands[j][2]) and torch.equal(y, cands[j][1])), None)
+                outs.append(outs[same] if same is not None else asr.decode_with_confidence(y, yl))
             conf = torch.stack([c for _, c in outs])  # [K, B]
             best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
             texts = [outs[k][0][i] for i, k in enumerate(best)]

@@ -40,7 +40,9 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
     if any(f.is_file() for f in cand_files):  # every candidate's confidence and hypothesis, one file
         lines = sorted(ln for f in cand_files if f.is_file() for ln in f.read_text(encoding="utf-8").splitlines() if ln)
         (out_dir / "candidates.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
-    result = score(refs, hyps, n_boot=n_boot, seed=seed)
+    from specenh.asr.base import text_normalizer_of
+
+    result = score(refs, hyps, n_boot=n_boot, seed=seed, normalizer=text_normalizer_of(asr_model))
     write_results(out_dir / "scoring", refs, hyps, result)
     info = {"set": feats_dir.name, "feats_dir": str(feats_dir), "frontend": frontend, "asr_model": asr_model, "num_utts": len(hyps),
             **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
