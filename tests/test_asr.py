@@ -141,3 +141,32 @@ def test_decode_fingerprint_changes_with_model(tmp_path):
     os.utime(m, ns=(1, 1))
     assert not _is_done(marker, decode_fingerprint(str(m), "identity"))
     assert not _is_done(tmp_path / "missing", stamp)
+
+
+@pytest.mark.parametrize("subsampling", ["stacking", "striding"])
+def test_decoding_is_batch_invariant(tmp_path, subsampling):
+    """An utterance's encoder output and hypothesis do not depend on its batch: alone, in a batch of 7 and of 32
+    (stacking subsampling padded the batch to a multiple of 4 and added that pad to every length)."""
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, size=8)) for _ in range(200)]
+    tok = train_tokenizer(texts, tmp_path / "tok", vocab_size=40)
+    cfg = _tiny_cfg()["model"]
+    cfg["encoder"]["subsampling"] = subsampling
+    torch.manual_seed(0)
+    asr = load_asr(build_model(cfg, tok))
+    lens = [101, 97, 130, 64, 77, 118, 99]  # residues mod 4 differ: the batch pad differs from each one's own
+    mats = [torch.randn(n, 80) for n in lens]
+    alone = []
+    for m in mats:
+        enc, el = asr.encode(m.T[None], torch.tensor([m.shape[0]]))
+        alone.append(enc[0, :, : int(el[0])])
+    from specenh.features.io import pad_batch
+
+    for group in (mats, (mats * 5)[:32]):
+        x, l = pad_batch(group)
+        enc, el = asr.encode(x, l)
+        for i in range(len(mats)):
+            assert int(el[i]) == alone[i].shape[-1]
+            assert torch.allclose(enc[i, :, : int(el[i])], alone[i], atol=1e-4)
+    hyp_alone = [asr.decode(m.T[None], torch.tensor([m.shape[0]]))[0] for m in mats]
+    assert asr.decode_batched(mats, batch_size=7) == hyp_alone == asr.decode_batched((mats * 5)[:32], 32)[:7]

@@ -131,7 +131,22 @@ class NemoASR(FrozenASR):
         dev = next(self.model.parameters()).device
         feats, lengths = feats.to(dev), lengths.to(dev)
         x = self.normalise(feats, lengths)
+        f = self._stacking_factor()
+        if f > 1:
+            # NeMo's stacking subsampling pads the *batch* to a multiple of f and adds that pad to every length,
+            # so an utterance's encoder length (and hypothesis) depended on its batch. Pad each utterance as it
+            # would be padded alone instead: the batch to a multiple of f (NeMo then adds nothing) and every length
+            # rounded up to one (the frames between are the zeros of the padding, as alone).
+            x = nn.functional.pad(x, (0, (-x.shape[-1]) % f))
+            lengths = torch.div(lengths + f - 1, f, rounding_mode="floor") * f
         return self.model.encoder(audio_signal=x, length=lengths)
+
+    def _stacking_factor(self) -> int:
+        """The subsampling factor of a stacking pre-encoder (1 for convolutional subsampling, batch-invariant)."""
+        from nemo.collections.asr.parts.submodules.subsampling import StackingSubsampling
+
+        pre = getattr(self.model.encoder, "pre_encode", None)
+        return int(pre.subsampling_factor) if isinstance(pre, StackingSubsampling) else 1
 
     @torch.inference_mode()
     def decode(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[str]:
