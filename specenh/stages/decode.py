@@ -42,8 +42,6 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     candidate's label, confidence and hypothesis (``{utt: {"labels", "conf", "hyps"}}``), from which a
     selection rule can be re-scored without decoding again.
     """
-    from specenh.frontends.auto import select_by_confidence
-
     margin = float(getattr(frontend, "margin", 0.0))
     enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
     n2f = enh.n2f
@@ -57,13 +55,7 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
         if len(cands) == 1:
             texts = asr.decode(cands[0][1], cands[0][2])
         else:
-            outs = []
-            for k, (_, y, yl) in enumerate(cands):  # a candidate equal to an earlier one (alpha 0 = identity)
-                same = next((j for j in range(k) if torch.equal(yl, cands[j][2]) and torch.equal(y, cands[j][1])), None)
-                outs.append(outs[same] if same is not None else asr.decode_with_confidence(y, yl))
-            conf = torch.stack([c for _, c in outs])  # [K, B]
-            best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
-            texts = [outs[k][0][i] for i, k in enumerate(best)]
+            texts, best, conf, outs = decode_and_choose(asr, cands, margin)
             if choices is not None:
                 choices.update({u: cands[k][0] for u, k in zip(batch, best)})
             if candidates is not None:
@@ -76,6 +68,23 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
             hyps[u] = t
     audio_s = sum(n2f[u] for u in utts) * asr.feat_config.hop_length / asr.feat_config.sample_rate
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
+
+
+def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0):
+    """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
+
+    cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
+    equal to an earlier one (observation adding with alpha 0 = the input) is decoded once. Returns (texts of
+    the chosen candidates [B], chosen indices [B], confidences [K, B], per candidate (texts, conf))."""
+    from specenh.frontends.auto import select_by_confidence
+
+    outs = []
+    for k, (_, y, yl) in enumerate(cands):
+        same = next((j for j in range(k) if torch.equal(yl, cands[j][2]) and torch.equal(y, cands[j][1])), None)
+        outs.append(outs[same] if same is not None else asr.decode_with_confidence(y, yl))
+    conf = torch.stack([c for _, c in outs])  # [K, B]
+    best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
+    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
 
 
 def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
