@@ -49,3 +49,69 @@ def test_wave_frontend_and_data_dir(tmp_path):
     assert rc == 0
     y, sr = sf.read(tmp_path / "o" / "u1.wav")
     assert sr == 16000 and abs(len(y) - 16000) < 400
+
+
+def test_enhance_audio_chooses_as_stage5(tmp_path):
+    """On a data dir, enhance-audio picks, file for file, the candidate stage 5 picked (its `choice` file): an
+    observation-adding grid of a (random, tiny) StyleGAN and an `auto` with a margin whose members are
+    identity, that grid and a waveform front-end (its audio through the ASR's feature extractor)."""
+    import torch
+
+    from specenh.asr.train import build_model, train_tokenizer
+    from specenh.data.kaldi import read_kv
+    from specenh.frontends.base import build
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+    from specenh.utils.config import load_yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(0)
+    d = tmp_path / "data"
+    d.mkdir()
+    lines = []
+    for i in range(5):
+        t = np.arange(int(16000 * (0.6 + 0.15 * i))) / 16000
+        x = 0.2 * np.sin(2 * np.pi * (180 + 40 * i) * t) + 0.05 * rng.standard_normal(len(t))
+        sf.write(tmp_path / f"u{i}.wav", x.astype(np.float32), 16000)
+        lines.append(f"u{i} {tmp_path / f'u{i}.wav'}\n")
+    (d / "wav.scp").write_text("".join(lines))
+    (d / "text").write_text("".join(f"u{i} the old farmer\n" for i in range(5)))
+    (d / "utt2spk").write_text("".join(f"u{i} u{i}\n" for i in range(5)))
+    (d / "spk2utt").write_text("".join(f"u{i} u{i}\n" for i in range(5)))
+    tok = train_tokenizer(["the old farmer carried seven heavy baskets"] * 20, tmp_path / "tok", vocab_size=20)
+    cfg = load_yaml(repo / "conf" / "asr" / "conformer_ctc_mini.yaml")["model"]
+    cfg["encoder"].update(n_layers=1, d_model=16, n_heads=2)
+    cfg["decoder"]["feat_in"] = 16
+    torch.manual_seed(0)
+    asr = tmp_path / "asr.nemo"
+    build_model(cfg, tok).save_to(str(asr))
+    fc, feats = tmp_path / "feature_config.yaml", tmp_path / "feats"
+    assert main(["asr-info", "--asr-model", str(asr), "--write-feature-config", str(fc)]) == 0
+    assert main(["extract-feats", "--data-dir", str(d), "--out-dir", str(feats), "--feature-config", str(fc)]) == 0
+    assert main(["extract-feats", "--data-dir", str(d), "--out-dir", str(feats), "--feature-config", str(fc),
+                 "--merge"]) == 0
+    g = torch.Generator().manual_seed(0)
+    gan = build({"name": "stylegan", "latent_dim": 16, "style_depth": 2, "capacity": 2, "fmap_max": 8})
+    with torch.no_grad():
+        for p in gan.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    gan.save(tmp_path / "gan.pt")
+    (tmp_path / "grid.yaml").write_text(f"checkpoint: {tmp_path / 'gan.pt'}\ninference: {{alpha: [0.0, 0.5, 1.0]}}\n")
+    (tmp_path / "auto.yaml").write_text(f"members: [identity, {tmp_path / 'grid.yaml'}, specsub]\n"
+                                        "inference: {margin: 0.001}\n")
+    for spec in (str(tmp_path / "grid.yaml"), str(tmp_path / "auto.yaml")):
+        dec, out = tmp_path / ("dec_" + Path(spec).stem), tmp_path / ("enh_" + Path(spec).stem)
+        decode_job(feats, spec, str(asr), dec, batch_size=2)
+        merge_and_score(feats, dec, nj=1, frontend=spec, asr_model=str(asr), n_boot=0)
+        stage5 = read_kv(dec / "choice")
+        assert main(["enhance-audio", "--input", str(d), "--frontend", spec, "--asr-model", str(asr),
+                     "--out-dir", str(out), "--n-iter", "2"]) == 0
+        rows = {r["key"]: r for r in csv.DictReader(open(out / "enhance_audio.tsv"), delimiter="\t")}
+        assert {u: r["choice"] for u, r in rows.items()} == stage5
+        assert all(0 < float(r["confidence"]) <= 1 for r in rows.values())
+        for u, r in rows.items():
+            y, sr = sf.read(r["output_or_status"])
+            assert sr == 16000 and len(y) > 0
+    # auto's choices span the members (the waveform one included): the test compares real choices
+    assert len(set(stage5.values())) >= 2 and set(stage5.values()) <= {
+        "identity", "grid/alpha=0", "grid/alpha=0.5", "grid/alpha=1", "specsub"}

@@ -3,7 +3,9 @@
 Input: a folder of audio files (``*.wav``, ``*.flac``, ``*.ogg``, searched recursively; any sample rate,
 mono or multi-channel) or a Kaldi data dir (``wav.scp``). Output: one enhanced 16 kHz (the front-end's
 feature rate) wav per input, same relative path, plus ``enhance_audio.tsv`` recording for every file its
-original rate, channel count, duration, what was done to it (resampled, mixed down) and its status.
+original rate, channel count, duration, what was done to it (resampled, mixed down), the candidate chosen
+(``auto``'s member, the observation-adding weight; stage 5's rule and margin) with the frozen ASR's
+confidence in it, and its status.
 
 Log-mel front-ends enhance the ASR-matched log-mel and go through the project's vocoder (``--vocoder``:
 fgla / gla; Griffin-Lim phase, so judge them by ear and by WER, not by waveform metrics); waveform
@@ -75,7 +77,8 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
         try:
             info = sf.info(str(it.path))
             wave, _ = load_audio(it.path, cfg.sample_rate, utt=it.key)
-            y_wave, hyp_in, hyp_out = _enhance_one(fe, wave, it.key, extractor, cfg, asr, vocoder, n_iter, device)
+            y_wave, hyp_in, hyp_out, choice, conf = _enhance_one(fe, wave, it.key, extractor, cfg, asr, vocoder,
+                                                                 n_iter, device)
             write_wav(it.out, y_wave, cfg.sample_rate)
         except (AudioError, ValueError, RuntimeError, OSError) as e:
             msg = f"{it.path} ({it.key}): {e}"
@@ -83,17 +86,19 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
                 raise RuntimeError(f"enhance-audio: {msg}") from None
             log.error("enhance-audio: %s", msg)
             failed.append((it.key, str(e)))
-            rows.append([it.key, str(it.path), "", "", "", "", "failed: " + str(e).replace("\t", " ")])
+            rows.append([it.key, str(it.path), "", "", "", "", "", "", "failed: " + str(e).replace("\t", " ")])
             continue
         done = [f"resampled {info.samplerate}->{cfg.sample_rate} Hz" if info.samplerate != cfg.sample_rate else "",
                 f"mixed {info.channels}->1 channels" if info.channels > 1 else ""]
         rows.append([it.key, str(it.path), info.samplerate, info.channels, f"{info.duration:.3f}",
-                     "; ".join(d for d in done if d) or "-", str(it.out)])
+                     "; ".join(d for d in done if d) or "-", choice or "-", "-" if conf is None else f"{conf:.6f}",
+                     str(it.out)])
         if asr is not None:
             trans.append([it.key, hyp_in, hyp_out])
     with open(out_dir / "enhance_audio.tsv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
-        w.writerow(["key", "input", "sample_rate", "channels", "duration_s", "conversion", "output_or_status"])
+        w.writerow(["key", "input", "sample_rate", "channels", "duration_s", "conversion", "choice", "confidence",
+                    "output_or_status"])
         w.writerows(rows)
     if asr is not None:
         with open(out_dir / "transcripts.tsv", "w", newline="", encoding="utf-8") as f:
@@ -108,34 +113,39 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
 @torch.inference_mode()
 def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: FeatureConfig, asr, vocoder: str,
                  n_iter: int, device: str) -> tuple:
-    """-> (enhanced 16 kHz wave, input transcript, output transcript) for one utterance."""
+    """-> (enhanced 16 kHz wave, input transcript, output transcript, chosen candidate, its confidence) for one
+    utterance. Every candidate stage 5 would decode (each member of ``auto``, waveform members through the ASR's
+    feature extractor, each observation-adding weight) is built and the choice is stage 5's
+    (:func:`specenh.stages.decode.decode_and_choose`, with ``auto``'s margin); a waveform candidate is written
+    as it is, a log-mel one through the vocoder."""
+    from specenh.stages.decode import decode_and_choose
     from specenh.vocoder import logmel_to_wave
 
     w = torch.from_numpy(wave)[None].to(device)
     wl = torch.tensor([w.shape[1]], device=device)
     x, xl = extractor(w, wl)
-    hyp_in = hyp_out = ""
-    if asr is not None:
-        hyp_in = asr.decode(x, xl)[0]
-    members = fe.members()
-    if len(members) == 1 and members[0][1].domain == "wave":
-        ew, ewl = run_frontend(fe, w, wl, [key], device=device)
-        if asr is not None:
-            hyp_out = asr.decode(*extractor(ew, ewl))[0]
-        return ew[0, : int(ewl[0])].cpu().numpy(), hyp_in, hyp_out
-    if any(m.domain == "wave" for _, m in members):
-        raise ValueError("enhance-audio: an 'auto' front-end with waveform members is not supported here")
-    cands = [c for _, m in members for c in run_candidates(m, x, xl, [key], device=device)]
+    cands = []  # (label, feats [1, D, T], frames [1], (wave [1, N], samples [1]) of a waveform candidate)
+    for label, m in fe.members():
+        if m.domain == "wave":
+            ew, ewl = run_frontend(m, w, wl, [key], device=device)
+            cands.append((label, *extractor(ew, ewl), (ew, ewl)))
+        else:
+            for sub, y, yl in run_candidates(m, x, xl, [key], device=device):
+                cands.append(("/".join(p for p in (label, sub) if p), y, yl, None))
+    hyp_in = asr.decode(x, xl)[0] if asr is not None else ""
+    hyp_out, k, conf = "", 0, None
     if len(cands) > 1:
         if asr is None:
             raise ValueError(f"front-end {fe.name!r} chooses among {len(cands)} outputs with the frozen ASR: "
                              f"pass --asr-model")
-        confs = [asr.decode_with_confidence(y, yl) for _, y, yl in cands]
-        k = max(range(len(cands)), key=lambda i: float(confs[i][1][0]))
-        y, yl, hyp_out = cands[k][1], cands[k][2], confs[k][0][0]
+        texts, best, confs, _ = decode_and_choose(asr, [c[:3] for c in cands], float(getattr(fe, "margin", 0.0)))
+        hyp_out, k = texts[0], best[0]
+        conf = float(confs[k, 0])
+    elif asr is not None:
+        hyp_out = asr.decode(cands[0][1], cands[0][2])[0]
+    label, y, yl, wav = cands[k]
+    if wav is not None:
+        ew, ewl = wav
     else:
-        y, yl = cands[0][1], cands[0][2]
-        if asr is not None:
-            hyp_out = asr.decode(y, yl)[0]
-    ew, ewl = logmel_to_wave(y, yl, cfg, method=vocoder, n_iter=n_iter)
-    return ew[0, : int(ewl[0])].cpu().numpy(), hyp_in, hyp_out
+        ew, ewl = logmel_to_wave(y, yl, cfg, method=vocoder, n_iter=n_iter)
+    return ew[0, : int(ewl[0])].cpu().numpy(), hyp_in, hyp_out, label, conf
