@@ -132,3 +132,10 @@ def test_sweep_conditions_get_their_own_table_not_the_means(tmp_path):
     assert rows == ["test_snr_sweep_m5", "test_snr_sweep_5", "test_snr_sweep_10"]
     assert "| test_snr_sweep_m5 | snr_sweep | -5 | 15.0 [" in sweep and "(+7.5, p " in sweep
     assert (tmp_path / "plots" / "wer_sweep_snr_sweep.png").is_file()
+
+
+def test_no_empty_section():
+    from specenh.report.results import drop_empty_sections
+
+    lines = ["# T", "", "## A", "", "| x |", "", "## Empty", "", "", "## B", "text", "## Last", ""]
+    assert drop_empty_sections(lines) == ["# T", "", "## A", "", "| x |", "", "## B", "text"]

@@ -326,6 +326,25 @@ def _oracle_selection(by: dict, s: str, members: list[str]) -> float | None:
     return sum(errs) / max(ref, 1)
 
 
+def drop_empty_sections(lines: list[str]) -> list[str]:
+    """The report's lines without a ``## `` heading that has nothing but blank lines before the next heading
+    (or the end): a section is printed with its content or not at all."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("## "):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("#"):
+                j += 1
+            if not any(ln.strip() for ln in lines[i + 1:j]):
+                log.warning("report: section %r has no content; left out", lines[i])
+                i = j
+                continue
+        out.append(lines[i])
+        i += 1
+    return out
+
+
 def _selection_section(by: dict, sets: list[str], fes: list[str]) -> list[str]:
     """Front-ends that choose per utterance (auto, alpha grids): WER, the oracle selection's WER (each
     utterance's best member, by its errors: the bound of any selector) and the share of each candidate."""
@@ -337,26 +356,29 @@ def _selection_section(by: dict, sets: list[str], fes: list[str]) -> list[str]:
         labels = sorted({lab for s in sets if (s, f) in by for lab in (by[(s, f)].info.get("choices") or {})})
         margin = next((by[(s, f)].info["margin"] for s in sets if (s, f) in by
                        and by[(s, f)].info.get("margin") is not None), None)
-        rule = "Each utterance keeps the candidate whose CTC posteriors are the most confident (no transcript)"
+        rule = ("Each utterance keeps the candidate the frozen ASR is the most confident about (no transcript; CTC: "
+                "the mean top posterior, Whisper: the mean token probability)")
         if margin:
             rule += (f", unless it beats the first member (`{members[0] if members else 'candidate 0'}`) by "
                      f"{margin:g} or less: then the first member is kept (margin chosen on the validation "
                      "subset by stage 4, `specenh tune-auto`)")
         rule += "."
-        lines += [f"## Per-utterance choice of `{f}` by the frozen ASR's confidence", "",
-                  rule + " *Oracle selection*: each utterance takes the member with the fewest word errors (uses the "
-                  "transcripts: the bound of any selector among these members)." if members else rule,
-                  "", "| set | WER | oracle selection | " + " | ".join(f"share {lab}" for lab in labels) + " |",
-                  "|---|---|---|" + "---|" * len(labels)]
+        rows = []
         for s in sets:
-            if (s, f) not in by:
+            if (s, f) not in by or not by[(s, f)].info.get("choices"):
                 continue
             e = by[(s, f)]
             orc = _oracle_selection(by, s, members)
             ch = e.info.get("choices") or {}
-            lines.append(f"| {s} | {100 * e.scores['wer']:.1f} | " + ("–" if orc is None else f"{100 * orc:.1f}")
-                         + " | " + " | ".join(f"{100 * ch.get(lab, 0.0):.0f}%" for lab in labels) + " |")
-        lines.append("")
+            rows.append(f"| {s} | {100 * e.scores['wer']:.1f} | " + ("–" if orc is None else f"{100 * orc:.1f}")
+                        + " | " + " | ".join(f"{100 * ch.get(lab, 0.0):.0f}%" for lab in labels) + " |")
+        if not rows or not labels:  # never a heading without a table
+            continue
+        lines += [f"## Per-utterance choice of `{f}` by the frozen ASR's confidence", "",
+                  rule + " *Oracle selection*: each utterance takes the member with the fewest word errors (uses the "
+                  "transcripts: the bound of any selector among these members)." if members else rule,
+                  "", "| set | WER | oracle selection | " + " | ".join(f"share {lab}" for lab in labels) + " |",
+                  "|---|---|---|" + "---|" * len(labels)] + rows + [""]
     return lines
 
 
@@ -528,7 +550,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
         pngs = make_plots(entries, main, sets, test_sets, Path(plots_dir), sweep_sets=sweep_sets)
         if pngs:
             lines += ["Plots: " + ", ".join(f"[{Path(p).name}]({p})" for p in pngs), ""]
-    Path(out_md).write_text("\n".join(lines), encoding="utf-8")
+    Path(out_md).write_text("\n".join(drop_empty_sections(lines)), encoding="utf-8")
     log.info("wrote %s (%d decodes)", out_md, len(entries))
     return Path(out_md)
 
