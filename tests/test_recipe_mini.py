@@ -83,6 +83,14 @@ def test_mini_end_to_end(tmp_path, monkeypatch):
     r3 = run_recipe(d, "--stage", "3", "--stop-stage", "3", "--overwrite", "true", *TINY)
     assert r3.returncode == 0, r3.stderr[-3000:]
     assert (d / "dump" / "feats" / "test" / "feats.1.ark").read_bytes() == before
+    # stage 5's outputs do not depend on --nj (the batches an utterance lands in): nj 1 and 3 vs run.sh's 2
+    hyp_files = sorted((d / "exp" / "decode").glob("test*_identity/hyp"))
+    first = {p: p.read_bytes() for p in hyp_files}
+    only_id = [a if a != "identity oracle specsub" else "identity" for a in TINY]
+    for nj in ("1", "3"):
+        rn = run_recipe(d, "--stage", "5", "--stop-stage", "5", "--overwrite", "true", "--nj", nj, *only_id)
+        assert rn.returncode == 0, rn.stderr[-3000:]
+        assert {p: p.read_bytes() for p in hyp_files} == first, f"--nj {nj} changed the hypotheses"
     # an auto front-end with a tune: block: stage 5 alone is refused before any work (no tuned config);
     # stage 4 decodes the validation sets and chooses the margin, stage 5 decodes with the tuned YAML
     (d / "conf" / "frontend" / "auto_tiny.yaml").write_text(
