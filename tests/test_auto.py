@@ -306,3 +306,16 @@ def test_bench_states_the_decode_cost_of_auto(tiny_set, tmp_path):
     assert "-> identity ->" in rows[0].name and "-> auto (2 candidates, each decoded) ->" in rows[1].name
     assert rows[0].ratio is None and rows[1].ratio_to == "identity"
     assert rows[1].ratio == pytest.approx(rows[1].xrt / rows[0].xrt) and rows[1].ratio > 0
+
+
+def test_zero_frame_utterance_is_an_error(tiny_set, tmp_path):
+    """A 0-frame utterance is refused with its name, not scored as an empty hypothesis."""
+    import shutil
+
+    from specenh.stages.decode import decode_job
+
+    noisy = tmp_path / "noisy"
+    shutil.copytree(tiny_set / "noisy", noisy)
+    (noisy / "utt2num_frames").write_text((noisy / "utt2num_frames").read_text().replace("u2 44", "u2 0"))
+    with pytest.raises(ValueError, match="0 frames.*'u2'"):
+        decode_job(noisy, "identity", str(tiny_set / "asr.nemo"), tmp_path / "out")

@@ -115,3 +115,24 @@ def test_enhance_audio_chooses_as_stage5(tmp_path):
     # auto's choices span the members (the waveform one included): the test compares real choices
     assert len(set(stage5.values())) >= 2 and set(stage5.values()) <= {
         "identity", "grid/alpha=0", "grid/alpha=0.5", "grid/alpha=1", "specsub"}
+
+
+def test_never_overwrites_or_merges_inputs(tmp_path):
+    """--out-dir = --input would overwrite the recordings; a.wav and a.flac would share a.wav: both refused
+    before anything is written. An out-dir inside the input is not re-enhanced on the next run."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "a.wav", _tone(16000, 0.5), 16000)
+    before = (src / "a.wav").read_bytes()
+    assert main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(src)]) != 0
+    assert (src / "a.wav").read_bytes() == before
+    sf.write(src / "a.flac", _tone(16000, 0.5), 16000)
+    out = tmp_path / "out"
+    assert main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(out)]) != 0
+    assert not out.exists() or not any(out.iterdir())
+    (src / "a.flac").unlink()
+    inner = src / "enhanced"
+    for _ in range(2):
+        assert main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(inner),
+                     "--n-iter", "2"]) == 0
+    assert sorted(p.relative_to(inner).as_posix() for p in inner.rglob("*.wav")) == ["a.wav"]

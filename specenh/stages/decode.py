@@ -116,6 +116,11 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
     seen: dict[tuple, tuple[dict[str, str], dict[str, float], Path]] = {}
     for fdir, odir, cdir in todo:
         n2f = read_utt2num_frames(fdir / "utt2num_frames")
+        empty = sorted(u for u, n in n2f.items() if n <= 0)
+        if empty:  # nothing to decode: scoring it as an empty hypothesis would count deletions silently
+            raise ValueError(f"{fdir}/utt2num_frames: {len(empty)} utterance(s) with 0 frames (first: {empty[0]!r}); "
+                             f"audio shorter than one hop: remove them from the data dir (utils/fix_data_dir.sh) "
+                             f"and rerun stage 3")
         utts = split_for_job(sorted(n2f), nj, job)
         choices: dict[str, str] = {}
         cand_log: dict[str, dict] = {}

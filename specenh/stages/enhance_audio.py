@@ -47,13 +47,36 @@ def list_inputs(src: str | Path, out_dir: str | Path) -> list[Item]:
     if (src / "wav.scp").is_file():
         from specenh.data.kaldi import read_kv
 
-        return [Item(u, Path(p), out_dir / f"{u}.wav") for u, p in sorted(read_kv(src / "wav.scp").items())]
+        items = [Item(u, Path(p), out_dir / f"{u}.wav") for u, p in sorted(read_kv(src / "wav.scp").items())]
+        check_outputs(items)
+        return items
     if not src.is_dir():
         raise FileNotFoundError(f"enhance-audio: {src} is neither a folder of audio files nor a data dir (wav.scp)")
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    inside = out_dir.resolve().is_relative_to(src.resolve())
+    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+                   and not (inside and p.resolve().is_relative_to(out_dir.resolve())))  # not last run's outputs
     if not files:
         raise FileNotFoundError(f"enhance-audio: no {'/'.join(AUDIO_SUFFIXES)} files under {src}")
-    return [Item(str(p.relative_to(src)), p, (out_dir / p.relative_to(src)).with_suffix(".wav")) for p in files]
+    items = [Item(str(p.relative_to(src)), p, (out_dir / p.relative_to(src)).with_suffix(".wav")) for p in files]
+    check_outputs(items)
+    return items
+
+
+def check_outputs(items: list[Item]) -> None:
+    """Refuse what would lose a file: an output that is one of the inputs (``--out-dir`` = ``--input``), or two
+    inputs with one output (``a.wav`` and ``a.flac``). ValueError naming the files, before anything is written."""
+    ins = {it.path.resolve() for it in items}
+    clobber = [it for it in items if it.out.resolve() in ins]
+    if clobber:
+        raise ValueError(f"enhance-audio: the output of {clobber[0].path} would overwrite an input "
+                         f"({clobber[0].out}); {len(clobber)} file(s) in all: choose an --out-dir outside --input")
+    seen: dict[Path, Item] = {}
+    for it in items:
+        o = it.out.resolve()
+        if o in seen:
+            raise ValueError(f"enhance-audio: {seen[o].path} and {it.path} would both be written to {it.out}: "
+                             f"rename one of them")
+        seen[o] = it
 
 
 def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, frontend_opts: list[str] | None = None,
