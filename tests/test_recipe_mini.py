@@ -177,3 +177,24 @@ def test_mini_fails_fast_before_any_work(tmp_path):
     r = run_recipe(d, "--stage", "5", "--stop-stage", "5", "--frontends", "identity stylegan")
     assert r.returncode != 0 and "frontend_stylegan/model.pt does not exist" in r.stderr
     assert "asr/model.nemo does not exist" in r.stderr and not (d / "exp" / "decode").exists()
+
+
+@pytest.mark.e2e
+def test_second_run_in_one_dir_is_refused_before_writing(tmp_path):
+    """A run while another holds the recipe dir is refused before it writes anything (no log is truncated),
+    naming the live driver; once the first ends, a run goes ahead."""
+    import fcntl
+
+    d = make_recipe_copy(tmp_path)
+    (d / "exp").mkdir()
+    lock = d / "exp" / ".run.lock"
+    with open(lock, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("driver pid 4242 on host since now: ./specenh.sh ...\n")
+        f.flush()
+        r = run_recipe(d, "--stage", "1", "--stop-stage", "1", *TINY)
+        assert r.returncode != 0 and "another run is active" in r.stderr and "driver pid 4242" in r.stderr
+        assert not (d / "data").exists() and not (d / "exp" / "run.history").exists()
+    r = run_recipe(d, "--stage", "0", "--stop-stage", "0", *TINY)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "driver pid" in lock.read_text()

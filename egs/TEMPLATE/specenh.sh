@@ -85,6 +85,22 @@ set -- ${opts[@]+"${opts[@]}"}
 . utils/parse_options.sh
 if ${want_help}; then print_help; exit 0; fi
 
+# one run per recipe dir: the lock is taken before anything is written (no log of a running run is truncated by a
+# refused one); every child inherits it, so it is held until the last worker of this run has ended
+mkdir -p "${expdir}"
+run_lock=${expdir}/.run.lock
+if command -v flock >/dev/null 2>&1; then
+  exec 9<>"${run_lock}"
+  if ! flock -n 9; then
+    log "another run is active in $(pwd) (${run_lock}: $(tr '\n' ' ' < "${run_lock}")); nothing was run." \
+        "Wait for it, or stop it (kill the driver and its workers: pkill -f 'specenh.sh'), then rerun"
+    exit 1
+  fi
+  : > "${run_lock}"; echo "driver pid $$ on $(hostname) since $(date '+%F %T'): $0 ${run_args[*]}" >&9
+else
+  log "flock not found: concurrent runs in this directory are not prevented"
+fi
+
 # ---------------------------------------------------------------- helpers (no stage logic here)
 case "${cmd}" in
   local) cmd=utils/run.pl ;;
