@@ -319,3 +319,24 @@ def test_zero_frame_utterance_is_an_error(tiny_set, tmp_path):
     (noisy / "utt2num_frames").write_text((noisy / "utt2num_frames").read_text().replace("u2 44", "u2 0"))
     with pytest.raises(ValueError, match="0 frames.*'u2'"):
         decode_job(noisy, "identity", str(tiny_set / "asr.nemo"), tmp_path / "out")
+
+
+def test_tune_harm_p_allows_insignificant_changes():
+    """With pseudo-references the fallback scores 0 on clean: one changed word anywhere rejects every margin under
+    the point rule; with harm_p only a significant loss does, and the better margin is kept."""
+    from specenh.frontends.auto_tune import SetCandidates, tune_margin
+
+    U = 30
+    conf = np.tile([0.5, 0.6], (U, 1))
+    clean_err = np.zeros((U, 2), dtype=np.int64)
+    clean_err[0, 1] = 1  # the enhancer changes one word of one clean utterance
+    noisy_err = np.tile([3, 1], (U, 1)).astype(np.int64)  # and fixes two words in every noisy one
+    sets = [SetCandidates("dev", ["identity", "fe"], conf, clean_err, np.full(U, 10)),
+            SetCandidates("dev_noise", ["identity", "fe"], conf, noisy_err, np.full(U, 10))]
+    assert tune_margin(sets, [0.0, 0.05]).margin == 1.0
+    res = tune_margin(sets, [0.0, 0.05], harm_p=0.05)
+    assert res.margin == 0.05 and "significantly worse" in res.to_dict()["rule"]
+    bad = np.zeros((U, 2), dtype=np.int64)
+    bad[:, 1] = 1  # a change for the worse in every clean utterance: significant
+    sets[0] = SetCandidates("dev", ["identity", "fe"], conf, bad, np.full(U, 10))
+    assert tune_margin(sets, [0.0, 0.05], harm_p=0.05).margin == 1.0

@@ -7,6 +7,12 @@ with the lowest mean WER over the validation sets **among the margins that are w
 (the first candidate, ``identity``) on none of them** (point estimates; margin 1 always keeps the fallback,
 so there is always one); ties go to the larger margin, which changes less. Test sets are never read.
 
+With ``tune: {harm_p: 0.05}`` "worse" means *significantly* worse: a paired bootstrap over the set's utterances
+(1000 resamples, seed 0) finds the selection with more word errors than the fallback in more than 1 - harm_p of
+them. Use it where the validation references are the fallback's own output on clean input (pseudo-references,
+egs/realspeech): there the fallback scores 0% on the clean set by construction, and any change at all would
+count as harm under the point rule.
+
     specenh tune-auto --config conf/frontend/auto.yaml --decode-dirs exp/frontend_auto/valid/* \\
         --out exp/frontend_auto/auto.yaml
 
@@ -42,10 +48,23 @@ class SetCandidates:
     errors: np.ndarray
     ref_len: np.ndarray
 
+    def selected_errors(self, margin: float) -> np.ndarray:
+        """Word errors per utterance ``[U]`` of the selection at ``margin``."""
+        pick = select_by_confidence(torch.from_numpy(self.conf.T.copy()), margin)
+        return self.errors[np.arange(len(pick)), pick]
+
     def wer(self, margin: float) -> float:
         """Corpus WER of the selection at ``margin``."""
-        pick = select_by_confidence(torch.from_numpy(self.conf.T.copy()), margin)
-        return float(self.errors[np.arange(len(pick)), pick].sum() / self.ref_len.sum())
+        return float(self.selected_errors(margin).sum() / self.ref_len.sum())
+
+    def harm_p(self, margin: float, n_boot: int = 1000, seed: int = 0) -> float:
+        """Paired bootstrap: the fraction of utterance resamples in which the selection at ``margin`` has no more
+        word errors than the fallback (small: significantly worse than the fallback)."""
+        d = (self.selected_errors(margin) - self.errors[:, 0]).astype(np.int64)
+        if not d.any():
+            return 1.0
+        idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
+        return float((d[idx].sum(1) <= 0).mean())
 
     @property
     def fallback_wer(self) -> float:
@@ -60,12 +79,14 @@ class TuneResult:
     fallback: str
     fallback_wer: dict[str, float]
     wer: dict[str, list[float]] = field(default_factory=dict)  # set -> WER per margin
+    harm_p: float | None = None  # None: "worse" is the point estimate; else significantly worse at this level
 
     def mean_wer(self, i: int) -> float:
         return float(np.mean([self.wer[s][i] for s in self.sets]))
 
     def to_dict(self) -> dict:
-        return {"margin": self.margin, "rule": "lowest mean WER over the sets among margins worse than the "
+        worse = "worse" if self.harm_p is None else f"significantly worse (paired bootstrap, p < {self.harm_p:g})"
+        return {"margin": self.margin, "rule": f"lowest mean WER over the sets among margins {worse} than the "
                 "fallback on none (ties: larger margin)", "fallback": self.fallback, "sets": self.sets,
                 "margins": self.margins, "fallback_wer": {s: round(v, 5) for s, v in self.fallback_wer.items()},
                 "wer": {s: [round(v, 5) for v in w] for s, w in self.wer.items()},
@@ -114,7 +135,8 @@ def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandi
     return SetCandidates(d.name, list(labels), conf, errors, np.asarray(ref_len))
 
 
-def tune_margin(sets: Sequence[SetCandidates], margins: Sequence[float] = DEFAULT_MARGINS) -> TuneResult:
+def tune_margin(sets: Sequence[SetCandidates], margins: Sequence[float] = DEFAULT_MARGINS,
+                harm_p: float | None = None) -> TuneResult:
     """The margin of the grid kept by the rule in the module docstring."""
     if not sets:
         raise ValueError("tune_margin: no validation sets")
@@ -125,9 +147,14 @@ def tune_margin(sets: Sequence[SetCandidates], margins: Sequence[float] = DEFAUL
             raise ValueError(f"{s.name}: fallback candidate {s.labels[0]!r}, {sets[0].name}: {labels[0]!r}")
     res = TuneResult(margin=1.0, margins=margins, sets=[s.name for s in sets], fallback=labels[0],
                      fallback_wer={s.name: s.fallback_wer for s in sets},
-                     wer={s.name: [s.wer(m) for m in margins] for s in sets})
-    ok = [i for i in range(len(margins))
-          if all(res.wer[s.name][i] <= s.fallback_wer + 1e-12 for s in sets)]
+                     wer={s.name: [s.wer(m) for m in margins] for s in sets}, harm_p=harm_p)
+
+    def harmless(s: SetCandidates, i: int) -> bool:
+        if res.wer[s.name][i] <= s.fallback_wer + 1e-12:
+            return True
+        return harm_p is not None and s.harm_p(margins[i]) >= harm_p
+
+    ok = [i for i in range(len(margins)) if all(harmless(s, i) for s in sets)]
     best = min(ok, key=lambda i: (round(res.mean_wer(i), 12), -margins[i]))
     res.margin = margins[best]
     return res
@@ -156,10 +183,19 @@ def margins_of(config: str | Path) -> list[float]:
     tune = cfg.get("tune") or {}
     if not isinstance(tune, dict):
         raise ValueError(f"{config}: 'tune:' must be a mapping (e.g. tune: {{margins: [0, 0.05, 0.1]}})")
-    unknown = set(tune) - {"margins"}
+    unknown = set(tune) - {"margins", "harm_p"}
     if unknown:
-        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins)")
+        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins, harm_p)")
     return [check_margin(m) for m in tune.get("margins", DEFAULT_MARGINS)]
+
+
+def harm_p_of(config: str | Path) -> float | None:
+    """The config's ``tune: {harm_p: p}`` (None: the point rule)."""
+    tune = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("tune") or {}
+    p = tune.get("harm_p")
+    if p is not None and not 0.0 < float(p) < 1.0:
+        raise ValueError(f"{config}: tune.harm_p must be in (0, 1), got {p!r}")
+    return None if p is None else float(p)
 
 
 def format_table(res: TuneResult) -> str:
