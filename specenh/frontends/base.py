@@ -70,6 +70,8 @@ class FrontEnd(nn.Module):
     reads_input: ClassVar[bool] = True   # False: the output ignores the degraded input (oracle: the clean
                                          # features), so every condition of a set decodes alike
     standalone: ClassVar[bool] = True    # False: built from other front-ends (auto), not alone from a name
+    #: training conditions (fnmatch patterns on ``<set>_<condition>``) when its config names none
+    default_conditions: ClassVar[tuple[str, ...]] = ("*",)
 
     def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:
         """Keyword inputs of ``forward`` beyond ``(x, lengths)`` for one batch (default: none)."""
@@ -83,6 +85,21 @@ class FrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ supervised training hooks
+    def training_loss(self, est: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor,
+                      loss_cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The supervised trainer's loss of an output against its clean target: ``{"loss": scalar, ...}``.
+        Default (log-mel): mean L1 over the valid frames; est, target ``[B, D, T]``, lengths ``[B]``."""
+        est = est.float()
+        valid = (torch.arange(est.shape[-1], device=est.device)[None, :] < lengths.to(est.device)[:, None]).to(est.dtype)
+        return {"loss": ((est - target).abs() * valid[:, None, :]).sum() / (valid.sum() * est.shape[1]).clamp_min(1)}
+
+    def augment_training_input(self, x: torch.Tensor, target: torch.Tensor, generator: torch.Generator,
+                               augment_cfg: dict[str, Any]) -> torch.Tensor:
+        """A training batch's input, possibly augmented (``x``, ``target`` ``[B, D, T]``; draws from
+        ``generator`` only, so training stays a function of the seed). Default: unchanged."""
+        return x
 
     def members(self) -> list[tuple[str, "FrontEnd"]]:
         """The front-ends a stage runs for this one, with labels: itself, or (``auto``) its members."""
@@ -192,6 +209,14 @@ def mask_padding(y: torch.Tensor, lengths: torch.Tensor, value: float = 0.0) -> 
     t = torch.arange(y.shape[-1], device=y.device)
     pad = t[None, :] >= lengths.to(y.device)[:, None]  # [B, T]
     return y.masked_fill(pad.view(pad.shape[0], *([1] * (y.dim() - 2)), pad.shape[1]), value)
+
+
+def frontend_class(name: str) -> type[FrontEnd]:
+    """The registered class of front-end ``name`` (ValueError naming the registered ones otherwise)."""
+    _import_all()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown front-end {name!r}; registered: {sorted(REGISTRY)}")
+    return REGISTRY[name]
 
 
 def build(config: dict[str, Any] | str) -> FrontEnd:
@@ -304,13 +329,16 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-_BUILTIN_MODULES = ["specenh.frontends.simple"]
-_BUILTIN_MODULES.append("specenh.frontends.stylegan")
-_BUILTIN_MODULES.append("specenh.frontends.mask")
-_BUILTIN_MODULES.append("specenh.frontends.inpaint")
-_BUILTIN_MODULES.append("specenh.frontends.bwe")
-_BUILTIN_MODULES.append("specenh.frontends.classical")
-_BUILTIN_MODULES.append("specenh.frontends.auto")
+#: the modules whose @register calls fill REGISTRY (a new front-end module: one line here)
+_BUILTIN_MODULES = [
+    "specenh.frontends.simple",
+    "specenh.frontends.stylegan",
+    "specenh.frontends.mask",
+    "specenh.frontends.inpaint",
+    "specenh.frontends.bwe",
+    "specenh.frontends.classical",
+    "specenh.frontends.auto",
+]
 
 
 def _import_all() -> None:

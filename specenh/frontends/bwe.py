@@ -89,6 +89,27 @@ class BandwidthExtension(FrontEnd):
 
     domain = "logmel"
     trainable = True
+    default_conditions = ("bandlimit_*",)
+
+    def augment_training_input(self, x: torch.Tensor, target: torch.Tensor, generator: torch.Generator,
+                               augment_cfg: dict[str, Any]) -> torch.Tensor:
+        """Simulated extra cut-offs: with probability ``cutoff_prob`` an input is replaced by its clean target cut
+        at one of ``cutoffs_hz`` (+ up to ``jitter_bands`` bands), so the model sees more band limits than the
+        training conditions hold."""
+        prob = float(augment_cfg["cutoff_prob"])
+        if prob <= 0:
+            return x
+        n_mels, sr = int(self.config.get("n_mels", 80)), int(self.config.get("sample_rate", 16000))
+        bands = [cutoff_hz_to_band(float(c), n_mels, sr) for c in augment_cfg["cutoffs_hz"]]
+        b = x.shape[0]
+        pick = torch.rand(b, generator=generator) < prob
+        if not pick.any():
+            return x
+        choice = torch.randint(len(bands), (b,), generator=generator)
+        jit = torch.randint(int(augment_cfg["jitter_bands"]) + 1, (b,), generator=generator)
+        band = torch.tensor(bands)[choice] + jit
+        sim = simulate_bandlimit(target, band.to(target.device), floor=float(self.config.get("floor", math.log(2.0**-24))))
+        return torch.where(pick.to(x.device)[:, None, None], sim, x)
 
     def __init__(self, n_mels: int = 80, sample_rate: int = 16000, hidden: int = 192, kernel: int = 5,
                  dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), attn_layers: int = 0, attn_heads: int = 4,

@@ -195,6 +195,7 @@ class InpaintUNet(FrontEnd):
     """Log-mel hole filling with a U-Net (blind, or with the hole mask as an input channel)."""
 
     domain = "logmel"
+    default_conditions = ("holes*",)
     trainable = True
 
     def __init__(self, n_mels: int = 80, channels: Sequence[int] = (16, 32, 64), oracle_mask: bool = False,

@@ -140,6 +140,7 @@ class MaskEnhancer(FrontEnd):
     """STFT ratio / complex mask estimated by dilated convs + (B)LSTM on compressed magnitudes."""
 
     domain = "wave"
+    default_conditions = ("noise_*",)
     trainable = True
 
     def __init__(self, sample_rate: int = 16000, win_ms: float = 25.0, hop_ms: float = 10.0, n_fft: int = 512,
@@ -232,6 +233,11 @@ class MaskEnhancer(FrontEnd):
         if x.dim() != 2:
             raise ValueError(f"mask front-end expects waveforms [B, N], got {tuple(x.shape)}")
         return self.apply_mask(x, lengths), lengths
+
+    def training_loss(self, est, target, lengths, loss_cfg) -> dict[str, torch.Tensor]:
+        """The compressed spectral loss (waveforms ``[B, N]``), weights from the config's ``loss:`` section."""
+        return self.loss(est, target, lengths, mag_weight=float(loss_cfg["mag_weight"]),
+                         complex_weight=float(loss_cfg["complex_weight"]))
 
     def loss(self, est_wave: torch.Tensor, clean_wave: torch.Tensor, lengths: torch.Tensor, *,
              mag_weight: float = 0.887, complex_weight: float = 0.113,

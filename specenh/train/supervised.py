@@ -19,8 +19,10 @@ given the DDP rank and world size: ``use_distributed_sampler=False``; validation
 waveform targets (``log(g^2 (e^c - guard) + guard)``: exact), so a pair differs only by the
 degradation. The oracle-mask inpainter also gets the hole masks projected on the mel bands.
 
-Loss: L1 on log-mel over valid frames (log-mel front-ends); the compressed spectral loss of
-:mod:`specenh.frontends.mask` for ``mask``. AdamW, linear warm-up then cosine to ``min_lr_ratio`` over
+Loss and augmentation are the front-end's own hooks (:meth:`FrontEnd.training_loss`: L1 on log-mel over valid
+frames by default, the compressed spectral loss for ``mask``; :meth:`FrontEnd.augment_training_input`: bwe's
+simulated cut-offs), and so are its default conditions (``default_conditions``): this module has no branch per
+front-end. AdamW, linear warm-up then cosine to ``min_lr_ratio`` over
 the ``max_steps`` budget. Seeding, the step-indexed data stream, checkpoints / resume, validation every
 ``val_every_steps``, selection, logs and ``train_info.json`` come from :mod:`specenh.train.harness`.
 Writes ``exp_dir/model.pt`` (:meth:`FrontEnd.save`).
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,8 +46,6 @@ from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, budget_s
 from specenh.utils.config import merge, save_config
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONDITIONS = {"mask": ["noise_*"], "inpaint": ["holes*"], "bwe": ["bandlimit_*"]}
 
 DEFAULTS: dict[str, Any] = {
     "conditions": None,
@@ -68,8 +67,10 @@ def resolve_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     train = resolve_train(cfg.get("train"), DEFAULTS["train"], name)
     out = merge({k: v for k, v in DEFAULTS.items() if k != "train"}, {k: v for k, v in cfg.items() if k != "train"})
     out["train"] = train
-    if not out.get("conditions"):
-        out["conditions"] = list(DEFAULT_CONDITIONS.get(name, ["*"]))
+    if not out.get("conditions"):  # the front-end's own default (FrontEnd.default_conditions)
+        from specenh.frontends.base import frontend_class
+
+        out["conditions"] = list(frontend_class(name).default_conditions)
     if isinstance(out["conditions"], str):
         out["conditions"] = out["conditions"].split()
     return out
@@ -290,12 +291,6 @@ def _online_source(fe: FrontEnd, cfg: dict[str, Any], data: FrontendData, names:
 
 
 # ---------------------------------------------------------------------------- module
-def masked_l1(y: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Mean |y - t| over valid frames of [B, D, T]."""
-    valid = (torch.arange(y.shape[-1], device=y.device)[None, :] < lengths.to(y.device)[:, None]).to(y.dtype)
-    return ((y - t).abs() * valid[:, None, :]).sum() / (valid.sum() * y.shape[1]).clamp_min(1)
-
-
 class SupervisedModule(HarnessModule):
     """A front-end trained on (degraded, clean) pairs with one optimizer (AdamW, warm-up + cosine)."""
 
@@ -307,11 +302,6 @@ class SupervisedModule(HarnessModule):
         self._audio_s = 0.0
         self._val_batches: list | None = None
         self._last_loss = float("nan")
-        if float(cfg["augment"]["cutoff_prob"]) > 0:  # bwe's simulated extra cut-offs
-            from specenh.frontends.bwe import cutoff_hz_to_band
-
-            n_mels, sr = int(fe.config.get("n_mels", 80)), int(fe.config.get("sample_rate", 16000))
-            self._aug_bands = [cutoff_hz_to_band(float(c), n_mels, sr) for c in cfg["augment"]["cutoffs_hz"]]
 
     def selected_module(self) -> torch.nn.Module:
         return self.frontend
@@ -351,37 +341,18 @@ class SupervisedModule(HarnessModule):
         return self.mean_over_ranks(sums, n)
 
     # -------------------------------------------------------- loss
-    def _augment(self, batch):
-        """bwe: replace some inputs by their clean target cut at a random configured cut-off."""
-        from specenh.frontends.bwe import simulate_bandlimit
-
-        x, y = batch["x"], batch["y"]
-        b = x.shape[0]
-        aug = self.cfg["augment"]
-        # seeded by (seed, rank, step): reproducible and the same after a resume
-        g = torch.Generator().manual_seed((int(self.tc["seed"]) * 1000 + self.rank) * 10_000_019 + self.steps_done)
-        pick = torch.rand(b, generator=g) < float(aug["cutoff_prob"])
-        if not pick.any():
-            return x
-        choice = torch.randint(len(self._aug_bands), (b,), generator=g)
-        jit = torch.randint(int(aug["jitter_bands"]) + 1, (b,), generator=g)
-        band = torch.tensor(self._aug_bands)[choice] + jit
-        fe = self.frontend
-        sim = simulate_bandlimit(y, band.to(y.device), floor=float(fe.config.get("floor", math.log(2.0**-24))))
-        return torch.where(pick.to(x.device)[:, None, None], sim, x)
-
     def compute_loss(self, batch, train: bool) -> dict[str, torch.Tensor]:
+        """The front-end's own loss (:meth:`FrontEnd.training_loss`) of its output on the (in training possibly
+        augmented: :meth:`FrontEnd.augment_training_input`) input against the clean target."""
         x, xl, y = batch["x"], batch["x_len"], batch["y"]
         fe = self.frontend
-        if fe.domain == "wave":
-            est, _ = fe(x, xl)
-            lc = self.cfg["loss"]
-            return fe.loss(est, y, xl, mag_weight=float(lc["mag_weight"]), complex_weight=float(lc["complex_weight"]))
-        if train and hasattr(self, "_aug_bands"):
-            x = self._augment(batch)
+        if train:
+            # seeded by (seed, rank, step): reproducible and the same after a resume
+            g = torch.Generator().manual_seed((int(self.tc["seed"]) * 1000 + self.rank) * 10_000_019 + self.steps_done)
+            x = fe.augment_training_input(x, y, g, self.cfg["augment"])
         kw = {"mask": batch["mask"]} if "mask" in batch else {}
         est, _ = fe(x, xl, **kw)
-        return {"loss": masked_l1(est.float(), y, xl)}
+        return fe.training_loss(est, y, xl, self.cfg["loss"])
 
     def training_step(self, batch, _idx):
         out = self.compute_loss(batch, True)
