@@ -190,7 +190,7 @@ frontend_spec() {
 write_report() {
   specenh report --decode-dir "${expdir}/decode" --out "${results}" --test-sets ${test_sets} \
     --frontends ${frontends} --plots-dir "${expdir}/report" --asr-dir "${expdir}/asr" \
-    --resynth-dir "${expdir}/resynth" --title "Results: $(basename "$(pwd)")" \
+    --resynth-dir "${expdir}/resynth" --title "Results: $(basename "$(pwd)")" --data-root "${datadir}" \
     --commands $(ls "${expdir}"/run.stage[0-9].sh 2>/dev/null | sort -V) --history "${expdir}/run.history" > /dev/null
   log "wrote ${results}"
 }

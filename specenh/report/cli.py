@@ -18,7 +18,8 @@ def _run(args: argparse.Namespace) -> int:
             commands.append(f.read_text().strip().splitlines()[-1] if f.is_file() else p)
     write_report(args.decode_dir, args.out, test_sets=args.test_sets, plots_dir=args.plots_dir,
                  asr_dir=args.asr_dir, commands=commands, title=args.title, frontend_order=args.frontends,
-                 resynth_dir=args.resynth_dir, history=bool(history is not None and history.is_file()))
+                 resynth_dir=args.resynth_dir, history=bool(history is not None and history.is_file()),
+                 data_root=args.data_root)
     print(Path(args.out).read_text())
     return 0
 
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--asr-dir", default=None)
     p.add_argument("--resynth-dir", default=None, help="stage-7 outputs: adds the signal-metric table")
     p.add_argument("--title", default="Results")
+    p.add_argument("--data-root", default=None, help="the recipe's data dirs (names those with pseudo-references)")
     p.add_argument("--commands", nargs="*", help="commands (or files whose last line is one) to list")
     p.add_argument("--history", default=None,
                    help="the driver's exp/run.history (every invocation, in order); listed instead of --commands")

@@ -326,6 +326,21 @@ def _oracle_selection(by: dict, s: str, members: list[str]) -> float | None:
     return sum(errs) / max(ref, 1)
 
 
+def _pseudo_reference_lines(data_root: str | Path | None) -> list[str]:
+    """Where transcripts are pseudo-references (a data dir with ``text.source``), say so and what they served."""
+    if data_root is None or not Path(data_root).is_dir():
+        return []
+    found = sorted(d for d in Path(data_root).iterdir() if (d / "text.source").is_file())
+    if not found:
+        return []
+    lines = ["- **Pseudo-references**: the `text` of these data dirs is not a human transcript: "
+             + "; ".join(f"`{d.name}`: {(d / 'text.source').read_text(encoding='utf-8').strip()}" for d in found)
+             + ". They serve front-end training/validation only (e.g. choosing `auto`'s margin on the validation "
+             "subset); a validation WER against them measures agreement with the ASR's output on the clean clip. "
+             "Every test-set WER above is against the corpus's own transcripts.", ""]
+    return lines
+
+
 def drop_empty_sections(lines: list[str]) -> list[str]:
     """The report's lines without a ``## `` heading that has nothing but blank lines before the next heading
     (or the end): a section is printed with its content or not at all."""
@@ -441,9 +456,10 @@ COMMANDS_HISTORY = ("Commands (from the recipe directory; every invocation that 
 def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[str], plots_dir: str | Path | None = None,
                  asr_dir: str | Path | None = None, commands: list[str] | None = None, title: str = "Results",
                  frontend_order: list[str] | None = None, resynth_dir: str | Path | None = None,
-                 history: bool = False) -> Path:
+                 history: bool = False, data_root: str | Path | None = None) -> Path:
     """RESULTS.md from the decodes under ``decode_dir``. ``commands``: the recipe commands to list (``history``:
-    they are every invocation in order, else the last run of each stage)."""
+    they are every invocation in order, else the last run of each stage). ``data_root``: the recipe's data dirs;
+    those whose ``text`` holds pseudo-references (a ``text.source`` file) are named in the report."""
     entries = collect(decode_dir)
     if not entries:
         if resynth_dir is not None and _resynth_summaries(Path(resynth_dir)):
@@ -544,6 +560,7 @@ def write_report(decode_dir: str | Path, out_md: str | Path, *, test_sets: list[
               f"- Text normaliser `{ni.get('name', 'specenh')}` v{ni.get('version')}: {ni.get('description')}",
               f"- {entries[0].scores.get('cer_convention', '')}",
               f"- Confidence intervals: {entries[0].scores.get('bootstrap', {}).get('method', '')}", ""]
+    lines += _pseudo_reference_lines(data_root)
     if commands:
         lines += [COMMANDS_HISTORY if history else COMMANDS_PER_STAGE, "", "```bash", *commands, "```", ""]
     if plots_dir:
