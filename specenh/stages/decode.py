@@ -70,18 +70,37 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
 
 
-def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0):
+def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0,
+                      max_batch: int = 64):
     """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
 
     cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
-    equal to an earlier one (observation adding with alpha 0 = the input) is decoded once. Returns (texts of
+    equal to an earlier one (observation adding with alpha 0 = the input) is decoded once, and the distinct ones
+    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch). Returns (texts of
     the chosen candidates [B], chosen indices [B], confidences [K, B], per candidate (texts, conf))."""
     from specenh.frontends.auto import select_by_confidence
 
-    outs = []
+    src: list[int] = []  # per candidate, the index of the first equal one
     for k, (_, y, yl) in enumerate(cands):
-        same = next((j for j in range(k) if torch.equal(yl, cands[j][2]) and torch.equal(y, cands[j][1])), None)
-        outs.append(outs[same] if same is not None else asr.decode_with_confidence(y, yl))
+        src.append(next((j for j in range(k) if y.shape == cands[j][1].shape and torch.equal(yl, cands[j][2])
+                         and torch.equal(y, cands[j][1])), k))
+    uniq = sorted(set(src))
+    # the unique candidates in one padded batch (decoding is batch-invariant): fewer, larger ASR calls
+    B = cands[0][1].shape[0]
+    T = max(int(cands[k][1].shape[-1]) for k in uniq)
+    stacked = torch.cat([torch.nn.functional.pad(cands[k][1], (0, T - cands[k][1].shape[-1])) for k in uniq])
+    lens = torch.cat([cands[k][2] for k in uniq])
+    texts_all: list[str] = []
+    conf_all = []
+    step = max(B, max_batch)
+    for i in range(0, stacked.shape[0], step):
+        t, c = asr.decode_with_confidence(stacked[i:i + step], lens[i:i + step])
+        texts_all += t
+        conf_all.append(c)
+    conf_u = torch.cat(conf_all)
+    pos = {k: n for n, k in enumerate(uniq)}
+    outs = [(texts_all[pos[src[k]] * B:(pos[src[k]] + 1) * B], conf_u[pos[src[k]] * B:(pos[src[k]] + 1) * B])
+            for k in range(len(cands))]
     conf = torch.stack([c for _, c in outs])  # [K, B]
     best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
     return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
