@@ -136,3 +136,22 @@ def test_never_overwrites_or_merges_inputs(tmp_path):
         assert main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(inner),
                      "--n-iter", "2"]) == 0
     assert sorted(p.relative_to(inner).as_posix() for p in inner.rglob("*.wav")) == ["a.wav"]
+
+
+def test_lengths_skipped_files_and_a_missing_asr(tmp_path, capfd):
+    """The output is as long as the input; an .mp3 is named when skipped; a front-end that chooses with the ASR
+    fails once, before any file, without --asr-model."""
+    src = tmp_path / "in"
+    src.mkdir()
+    x = _tone(16000, 0.73)
+    sf.write(src / "a.wav", x, 16000)
+    (src / "b.mp3").write_bytes(b"ID3 not decoded here")
+    out = tmp_path / "out"
+    assert main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(out),
+                 "--n-iter", "2"]) == 0
+    assert len(sf.read(out / "a.wav")[0]) == len(x)
+    err = capfd.readouterr().err
+    assert "b.mp3" in err and "skipped" in err
+    rc = main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--frontend-opts", "alpha=0,1",
+               "--out-dir", str(tmp_path / "o2")])
+    assert rc != 0 and not (tmp_path / "o2" / "enhance_audio.tsv").exists()

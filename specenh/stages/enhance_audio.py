@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import torch
 from tqdm import tqdm
@@ -32,6 +33,7 @@ from specenh.stages.enhancer import run_candidates, run_frontend
 
 log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+OTHER_AUDIO = (".mp3", ".m4a", ".aac", ".opus", ".wma", ".aiff", ".aif", ".mp4", ".webm")  # named when skipped
 
 
 @dataclass
@@ -52,6 +54,11 @@ def list_inputs(src: str | Path, out_dir: str | Path) -> list[Item]:
         return items
     if not src.is_dir():
         raise FileNotFoundError(f"enhance-audio: {src} is neither a folder of audio files nor a data dir (wav.scp)")
+    others = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() not in AUDIO_SUFFIXES
+                    and p.suffix.lower() in OTHER_AUDIO)
+    if others:
+        log.warning("enhance-audio: %d file(s) skipped, not %s (convert them first, e.g. with ffmpeg): %s",
+                    len(others), "/".join(AUDIO_SUFFIXES), ", ".join(str(p.relative_to(src)) for p in others[:5]))
     inside = out_dir.resolve().is_relative_to(src.resolve())
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
                    and not (inside and p.resolve().is_relative_to(out_dir.resolve())))  # not last run's outputs
@@ -91,6 +98,10 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
         from specenh.asr.base import load_asr
 
         asr = load_asr(asr_model, device=device)
+    n_cands = sum(len(m.obs_alpha) if m.obs_alpha else 1 for _, m in fe.members())
+    if asr is None and n_cands > 1:  # once, not file by file
+        raise ValueError(f"enhance-audio: front-end {frontend!r} chooses among {n_cands} outputs per file with the "
+                         f"frozen ASR's confidence: pass --asr-model (the ASR it was trained and tuned for)")
     cfg = feature_config or (asr.feat_config if asr is not None else FeatureConfig())
     extractor = LogMelExtractor(cfg).to(device).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -171,4 +182,7 @@ def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: 
         ew, ewl = wav
     else:
         ew, ewl = logmel_to_wave(y, yl, cfg, method=vocoder, n_iter=n_iter)
-    return ew[0, : int(ewl[0])].cpu().numpy(), hyp_in, hyp_out, label, conf
+    out = ew[0, : int(ewl[0])].cpu().numpy()
+    if len(out) < len(wave):  # the vocoder gives whole hops: the output is as long as the input
+        out = np.pad(out, (0, len(wave) - len(out)))
+    return out[: len(wave)], hyp_in, hyp_out, label, conf
