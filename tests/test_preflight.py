@@ -74,3 +74,15 @@ def test_untrained_list_matches_the_registry():
     _import_all()
     assert {n for n, c in REGISTRY.items() if not c.trainable and n != "auto"} == set(UNTRAINED)
     assert {n for n, c in REGISTRY.items() if c.trainable} == set(TRAINABLE)
+
+
+def test_frontend_args_and_empty_conditions_are_checked_before_any_work(tmp_path):
+    """An unknown (misspelt) training key gets "did you mean", a non-number where a number belongs names the key,
+    and training with no --train_conditions is refused: in preflight, not when stage 4's job fails."""
+    probs = _check(tmp_path, stage=4, stop_stage=4, frontends=["stylegan", "bwe"],
+                   frontend_args="stylegan:loss.cx_weigth=2 bwe:train.max_steps=abc")
+    assert any("'loss.cx_weigth'" in p and "did you mean 'loss.cx_weight'" in p for p in probs)
+    assert any("train.max_steps must be a number" in p for p in probs)
+    assert _check(tmp_path, stage=3, stop_stage=4, frontends=["stylegan"], frontend_args="train.lr_g=1e-3") == []
+    probs = _check(tmp_path, stage=4, stop_stage=4, frontends=["stylegan"], train_conditions=[])
+    assert any("--train_conditions is empty" in p for p in probs)

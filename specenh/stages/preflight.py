@@ -91,8 +91,15 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
                 model_ready(str(m), f"front-end {f!r} (member {m})")
     for a in frontend_args.split():
         head = a.partition("=")[0]
-        if ":" in head and head.split(":", 1)[0] not in frontends:
+        if "=" not in a:
+            probs.append(f"--frontend_args {a!r}: not key=value (or name:key=value)")
+        elif ":" in head and head.split(":", 1)[0] not in frontends:
             probs.append(f"--frontend_args {a!r}: front-end {head.split(':', 1)[0]!r} is not among --frontends")
+    if trained_now and not train_conditions:
+        probs.append(f"--train_conditions is empty but stage 4 trains {' '.join(sorted(trained_now))}: name the "
+                     f"degradations to train on (conditions in {degrade_conf_dir})")
+    if on(4) and frontend_args.strip():  # the overridden training configs, resolved as stage 4 will
+        probs += _check_training_configs(sorted(trained_now), frontend_conf_dir, frontend_args)
     if judge_model and on(7):
         from specenh.metrics.judge import JudgeUnavailable, faster_whisper_available, resolve_model
 
@@ -103,6 +110,49 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
         except JudgeUnavailable as e:
             probs.append(str(e))
     return probs
+
+
+def _check_training_configs(names: list[str], conf_dir: Path, frontend_args: str) -> list[str]:
+    """Stage 4's config errors (an unknown or misspelt key, a bad value) for each front-end it will train with
+    ``--frontend_args`` applied, named with the argument and the closest known key."""
+    from specenh.train import check_config
+    from specenh.utils.config import load_config
+
+    probs = []
+    for f in names:
+        args = targeted_args(frontend_args, f)
+        if not args:
+            continue
+        try:
+            cfg = load_config(Path(conf_dir) / f"{f}.yaml")
+            cfg.pop("inference", None)  # the model's inference defaults, not a training key
+            base = check_config(f, cfg)
+        except (ValueError, KeyError, TypeError) as e:
+            probs.append(f"front-end {f!r}: {Path(conf_dir) / f'{f}.yaml'}: {e}")
+            continue
+        known = _flat_keys(base)
+        for a in args:
+            key, _, value = a.partition("=")
+            if key not in known:
+                probs.append(f"front-end {f!r}: --frontend_args {a!r}: unknown config key {key!r}{_near(key, sorted(known))}")
+                continue
+            default = known[key]
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                try:
+                    float(value)
+                except ValueError:
+                    probs.append(f"front-end {f!r}: --frontend_args {a!r}: {key} must be a number (now {default!r})")
+    return probs
+
+
+def _flat_keys(cfg: dict, prefix: str = "") -> dict[str, object]:
+    """``{"train.max_steps": 500, ...}``: every leaf key of a nested config with its value."""
+    out: dict[str, object] = {}
+    for k, v in cfg.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat_keys(v, f"{prefix}{k}."))
+        out[f"{prefix}{k}"] = v
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

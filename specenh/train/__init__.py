@@ -21,16 +21,34 @@ from specenh.utils.config import save_config
 log = logging.getLogger(__name__)
 
 TRAINERS: dict[str, Callable[..., Path]] = {}
+#: per trainer, the function that fills its config's defaults and rejects unknown keys (for preflight checks)
+RESOLVERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 # modules whose import registers trainers (missing ones are skipped)
 _TRAINER_MODULES = ["specenh.train.gan", "specenh.train.supervised"]
 
 
-def register_trainer(name: str):
+def register_trainer(name: str, resolve: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
+    """Register ``fn(cfg, data, exp_dir) -> model.pt`` for front-end ``name``; ``resolve(cfg)`` (optional) returns
+    the config with its defaults, raising ValueError on unknown keys, without training (:func:`check_config`)."""
     def deco(fn: Callable[..., Path]) -> Callable[..., Path]:
         TRAINERS[name] = fn
+        if resolve is not None:
+            RESOLVERS[name] = resolve
         return fn
 
     return deco
+
+
+def check_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Raise ValueError if front-end ``name``'s training config (overrides applied) has unknown keys or bad values:
+    what stage 4 would find, found before any work (the driver's preflight)."""
+    _import_trainers()
+    from specenh.frontends.spec import trainer_of
+
+    cfg = dict(cfg)
+    kind = trainer_of(name, cfg, set(TRAINERS))
+    cfg.pop("frontend", None)
+    return RESOLVERS[kind](cfg) if kind in RESOLVERS else cfg
 
 
 @dataclass

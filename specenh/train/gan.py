@@ -513,7 +513,7 @@ def _frozen_asr(cfg: dict[str, Any], data: FrontendData):
     return asr
 
 
-@register_trainer("stylegan")
+@register_trainer("stylegan", resolve=lambda cfg: resolve_config(copy.deepcopy(dict(cfg))))
 def train_stylegan(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
     """Train the StyleGAN enhancer for ``train.max_steps`` steps; returns ``exp_dir/model.pt``. Resumes
     from ``exp_dir/checkpoints/last.ckpt`` when present."""

@@ -423,16 +423,16 @@ def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir
     return out
 
 
-@register_trainer("mask")
+@register_trainer("mask", resolve=lambda cfg: resolve_config("mask", copy.deepcopy(dict(cfg))))
 def train_mask(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
     return train_supervised("mask", cfg, data, exp_dir)
 
 
-@register_trainer("inpaint")
+@register_trainer("inpaint", resolve=lambda cfg: resolve_config("inpaint", copy.deepcopy(dict(cfg))))
 def train_inpaint(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
     return train_supervised("inpaint", cfg, data, exp_dir)
 
 
-@register_trainer("bwe")
+@register_trainer("bwe", resolve=lambda cfg: resolve_config("bwe", copy.deepcopy(dict(cfg))))
 def train_bwe(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
     return train_supervised("bwe", cfg, data, exp_dir)
