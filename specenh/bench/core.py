@@ -185,11 +185,12 @@ class _Mem:
             self.mb = max(0.0, max(self._peak, _current_rss_mb()) - self.r0)
 
 
-def _logmel(waves: list[np.ndarray], device: str) -> list[torch.Tensor]:
-    """Unnormalised log-mel features [D, T] of each wave (our extractor, default config)."""
+def _logmel(waves: list[np.ndarray], device: str, cfg=None) -> list[torch.Tensor]:
+    """Unnormalised log-mel features [D, T] of each wave (our extractor; ``cfg``: a frozen ASR's feature config,
+    default NeMo's)."""
     from specenh.features.logmel import FeatureConfig, LogMelExtractor
 
-    ext = LogMelExtractor(FeatureConfig()).to(device).eval()
+    ext = LogMelExtractor(cfg or FeatureConfig()).to(device).eval()
     out = []
     with torch.inference_mode():
         for w in waves:
@@ -353,7 +354,7 @@ def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, mi
     label = f"FrozenASR.decode ({Path(spec).name if not asr_model else spec}, " \
             f"{sum(p.numel() for p in asr.model.parameters()) / 1e6:.1f} M)"
     audio_s = sum(len(w) for w in waves) / 16000
-    inputs = _feat_batches(_logmel(waves, device), 32)
+    inputs = _feat_batches(_logmel(waves, device, asr.feat_config), 32)
 
     sec, mb = _time_over_batches(asr.decode, inputs, device, min_time)
     return [Row("asr", label, audio_s / sec, threads, device, 32, audio_s, sec, mb)]
