@@ -69,6 +69,17 @@ def run_candidates(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: l
                    device: str | torch.device = "cpu") -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """Like :func:`run_frontend`, but every candidate output ``[(label, y, lengths)]`` (an observation-adding
     grid gives several; the stage chooses among them with the frozen ASR)."""
+    members = fe.members()
+    if len(members) > 1 or members[0][1] is not fe:  # auto: every member's candidates, labelled as in stage 5
+        out = []
+        for label, m in members:
+            if m.domain != "logmel":
+                raise ValueError(f"{fe.name}: member {label!r} works on waveforms; this stage runs log-mel inputs "
+                                 f"only (stage 5 and enhance-audio run waveform members)")
+            for sub, y, yl in run_candidates(m, x, lengths, utts, feats_dir=feats_dir, num_frames=num_frames,
+                                             clean=clean, device=device):
+                out.append(("/".join(p for p in (label, sub) if p), y, yl))
+        return out
     batch = BatchInputs(utts=list(utts), feats_dir=Path(feats_dir) if feats_dir is not None else None,
                         num_frames=dict(num_frames or {}), frames=int(x.shape[-1]), device=device, clean=clean)
     return fe.candidates(x, lengths, **fe.extra_inputs(batch))
