@@ -340,3 +340,18 @@ def test_tune_harm_p_allows_insignificant_changes():
     bad[:, 1] = 1  # a change for the worse in every clean utterance: significant
     sets[0] = SetCandidates("dev", ["identity", "fe"], conf, bad, np.full(U, 10))
     assert tune_margin(sets, [0.0, 0.05], harm_p=0.05).margin == 1.0
+
+
+def test_a_job_decoded_with_another_nj_is_redone(tiny_set, tmp_path):
+    """Job J of --nj 3 holds other utterances than job J of --nj 2: its done marker must not let the nj 2 run skip
+    it (the merge then missed utterances)."""
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    asr, noisy, out = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tmp_path / "dec"
+    for j in (1, 2, 3):
+        decode_job(noisy, "identity", asr, out, nj=3, job=j)
+    for j in (1, 2):
+        decode_job(noisy, "identity", asr, out, nj=2, job=j)
+    info = merge_and_score(noisy, out, nj=2, frontend="identity", asr_model=asr, n_boot=0)
+    assert info["num_utts"] == 5

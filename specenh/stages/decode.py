@@ -123,7 +123,8 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
     todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
             if overwrite or not Marker(Path(o) / ".done" / f"decode.{job}").is_current(
-                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f), f"{o} decode job {job}/{nj}")]
+                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f, nj=nj),
+                f"{o} decode job {job}/{nj}")]
     if not todo:
         log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
         return
@@ -161,26 +162,29 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             write_candidates(odir / f"candidates.{job}.jsonl", {u: cand_log[u] for u in utts})
         (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
         Marker(odir / ".done" / f"decode.{job}").mark(
-            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir))
+            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir, nj=nj))
         log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
                  len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
                  timing["audio_s"] / max(timing["decode_s"], 1e-9))
 
 
 def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None, *,
-                       feats_dir: str | Path | None = None) -> str:
+                       feats_dir: str | Path | None = None, nj: int | None = None) -> str:
     """What a decode depends on besides its code: the ASR and front-end specs and, for files, their size
     and modification time (for a variant or auto YAML also of the models it points to), the options, and
-    the set's features. A job whose done marker holds another
-    fingerprint (a retrained ASR or front-end, new features) is decoded again instead of being skipped."""
+    the set's features, and (for a job's marker) ``nj``: which utterances job J holds. A job whose done marker holds
+    another fingerprint (a retrained ASR or front-end, new features, another split) is decoded again instead of
+    being skipped."""
     from specenh.utils.done import referenced_models
 
     files = [p for p in (asr_model, frontend) if Path(str(p)).is_file()]
     files += referenced_models(frontend)  # an inference variant's checkpoint, auto's members
     if feats_dir is not None:
         files.append(Path(feats_dir) / "feats.scp")
-    return fingerprint({"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])},
-                       inputs=files)
+    settings = {"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])}
+    if nj is not None:
+        settings["nj"] = int(nj)
+    return fingerprint(settings, inputs=files)
 
 
 def write_candidates(path: str | Path, cands: dict[str, dict]) -> None:
