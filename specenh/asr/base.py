@@ -80,11 +80,6 @@ def text_normalizer_of(spec: str) -> str | None:
     return backend_class(name).text_normalizer
 
 
-def feature_config_of(spec: str) -> FeatureConfig:
-    """The feature config of the ASR named by ``spec`` (loads it)."""
-    return load_asr(spec).feat_config
-
-
 class FrozenASR(nn.Module):
     """A pretrained ASR that judges every front-end and is never fine-tuned.
 
@@ -165,6 +160,3 @@ class FrozenASR(nn.Module):
         """The frozen model's own training loss of an encoder output against token sequences (NeMo: CTC;
         Whisper: teacher-forced cross-entropy): scalar, differentiable with respect to the encoder input."""
         raise NotImplementedError
-
-    def ctc_loss(self, encoded, enc_len, targets) -> torch.Tensor:  # the name the GAN trainer used first
-        return self.asr_loss(encoded, enc_len, targets)

@@ -195,7 +195,7 @@ class NemoASR(FrozenASR):
         feats [B, D, T] (unnormalised log-mel), lengths [B], layers: indices into the encoder's
         layers (negative counts from the end) -> ([B, d_model, T'] per layer, lengths' [B]); with
         ``return_encoded`` also the encoder's output [B, d_model, T'] of the same pass (for
-        :meth:`ctc_loss`; ``layers`` may then be empty). The frozen weights get no gradient; only the
+        :meth:`asr_loss`; ``layers`` may then be empty). The frozen weights get no gradient; only the
         input does.
         """
         self._check(feats, lengths)

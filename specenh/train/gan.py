@@ -336,7 +336,7 @@ class StyleGANModule(HarnessModule):
                     tgt = self.features(y_n, yl, "asr")
             fm = self.fm(gen, tgt)
         if encoded is not None:
-            ctc = self.asr.ctc_loss(*encoded, self.targets(list(keys or [])))
+            ctc = self.asr.asr_loss(*encoded, self.targets(list(keys or [])))
         return cx, fm, ctc
 
     @staticmethod
