@@ -188,7 +188,7 @@ def test_training_config_inference_block_is_the_checkpoints_default(tmp_path):
 
 def test_later_stages_show_the_candidate_stage5_chose():
     """Stage 7 (resynth, panels) takes, per utterance, the alpha stage 5 decoded (its ``choice`` file)."""
-    from specenh.stages.enhancer import pick_choices, run_frontend
+    from specenh.stages.batch_enhancer import pick_choices, run_frontend
 
     fe = resolve("oracle", {"alpha": [0.0, 1.0]})
     x, clean = torch.zeros(2, 80, 6), torch.ones(2, 80, 6)

@@ -139,7 +139,7 @@ def test_pad_unpad_roundtrip():
 
 
 def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
-    from specenh.stages.enhance import write_enhanced_feats
+    from specenh.stages.enhance_feats import write_enhanced_feats
 
     wav_scp, utt2spk = {}, {}
     for i, n in enumerate([16000, 9000]):

@@ -50,7 +50,7 @@ def _register_decode(sub: argparse._SubParsersAction) -> None:
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    from specenh.stages.enhance import write_enhanced_feats  # torch: only when the command runs
+    from specenh.stages.enhance_feats import write_enhanced_feats  # torch: only when the command runs
 
     write_enhanced_feats(args.feats_dir, args.frontend, args.out_dir, batch_size=args.batch_size,
                       clean_feats_dir=args.clean_feats_dir, device=args.device, frontend_opts=args.frontend_opts)

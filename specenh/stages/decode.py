@@ -21,7 +21,7 @@ from specenh.data.kaldi import write_kv
 from specenh.features.io import length_sorted_batches, read_utt2num_frames
 from specenh.frontends.base import FrontEnd, parse_options, resolve
 from specenh.stages.decode_merge import merge_and_score  # noqa: F401  (re-exported)
-from specenh.stages.enhancer import BatchEnhancer
+from specenh.stages.batch_enhancer import BatchEnhancer
 from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import split_for_job
 

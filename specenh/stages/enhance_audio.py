@@ -29,7 +29,7 @@ from tqdm import tqdm
 from specenh.data.audio import AudioError, load_audio, write_wav
 from specenh.features.logmel import FeatureConfig, LogMelExtractor
 from specenh.frontends.base import FrontEnd, parse_options, resolve
-from specenh.stages.enhancer import run_candidates, run_frontend
+from specenh.stages.batch_enhancer import run_candidates, run_frontend
 
 log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")

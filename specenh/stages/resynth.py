@@ -53,7 +53,7 @@ from specenh.features.io import length_sorted_batches, load_feat, pad_batch, rea
 from specenh.features.logmel import FeatureConfig, LogMelExtractor
 from specenh.frontends.base import FrontEnd, resolve
 from specenh.metrics.signal import METRICS, compute_all, summarize
-from specenh.stages.enhancer import run_frontend
+from specenh.stages.batch_enhancer import run_frontend
 from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import atomic_path
 
@@ -506,7 +506,7 @@ def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: st
     utterance (default: the first sorted id) of ``feats_dir``. Front-ends are specs as in stage 5
     (names, checkpoints, inference-variant YAMLs); waveform front-ends are shown through the ASR's
     feature extractor."""
-    from specenh.stages.enhancer import BatchEnhancer
+    from specenh.stages.batch_enhancer import BatchEnhancer
 
     feats_dir = Path(feats_dir)
     labels = list(labels) if labels else [str(f) for f in frontends]
