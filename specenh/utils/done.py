@@ -64,11 +64,37 @@ def referenced_models(config: str | Path) -> list[str]:
     return [str(r) for r in refs if isinstance(r, str) and r.endswith(MODEL_SUFFIXES) and os.path.isfile(r)]
 
 
+def base_files(config: str | Path) -> list[str]:
+    """The files a YAML config's ``base:`` chain names (each relative to the file naming it), nearest first;
+    [] for a file without ``base:``. A cycle or an unreadable file ends the chain (the loader reports it)."""
+    import yaml
+
+    out: list[str] = []
+    p = Path(config)
+    seen = {p.resolve()}
+    while p.suffix in (".yaml", ".yml") and p.is_file():
+        try:
+            cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            break
+        base = cfg.get("base") if isinstance(cfg, dict) else None
+        if not isinstance(base, str):
+            break
+        p = p.parent / base
+        if p.resolve() in seen:
+            break
+        seen.add(p.resolve())
+        out.append(str(p))
+    return out
+
+
 def command_fingerprint(argv: list[str]) -> str:
-    """The fingerprint of a command line: its words, the bytes of every config file it names, and the size
+    """The fingerprint of a command line: its words, the bytes of every config file it names (and of the files
+    their ``base:`` chains name), and the size
     and time of every model file it names or that a front-end YAML it names points to (a retrained model
     redoes the steps that used it, also through an inference variant or an ``auto`` member)."""
     files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
+    files += [b for f in list(files) for b in base_files(f) if os.path.isfile(b)]  # a changed base redoes the step
     models = [a for a in argv if a.endswith(MODEL_SUFFIXES) and os.path.isfile(a)]
     models += [m for f in files for m in referenced_models(f)]
     return fingerprint({"argv": list(argv)}, contents=files, inputs=models)
