@@ -117,3 +117,28 @@ def test_mini_stylegan_resolves_to_the_config_it_was_trained_with():
     assert cfg["train"]["max_steps"] == 500 and cfg["train"]["lr_g"] == 2.0e-3 and cfg["train"]["batch_size"] == 8
     assert cfg["train"]["select_by"] == "val/l1_enhanced" and cfg["train"]["include_clean"] is True
     assert cfg["inference"]["alpha"] == [0.0, 0.25, 0.5, 0.75, 1.0] and cfg["conditions"] == ["*"]
+
+
+def test_print_config_marks_defaults_and_trains_nothing(tmp_path, capsys):
+    """``train-frontend --print-config``: the resolved config, values from the trainer's defaults marked,
+    overrides and --seed applied; without --print-config, --conditions and --exp-dir are required."""
+    from pathlib import Path
+
+    import pytest
+    import yaml
+
+    from specenh.cli import main
+
+    conf = Path(__file__).resolve().parents[1] / "egs/mini/conf/frontend/stylegan.yaml"
+    rc = main(["train-frontend", "--name", "stylegan", "--config", str(conf), "--print-config", "--seed", "3",
+               "train.max_steps=7"])
+    out = capsys.readouterr().out
+    assert rc == 0 and not (tmp_path / "exp").exists()
+    cfg = yaml.safe_load(out)
+    assert cfg["train"]["seed"] == 3 and cfg["train"]["max_steps"] == 7 and cfg["model"]["capacity"] == 4
+    assert cfg["inference"]["alpha"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    lines = {ln.split(":")[0].strip(): ln for ln in out.splitlines() if ":" in ln and not ln.startswith("#")}
+    assert lines["warmup_steps"].endswith("# default") and not lines["max_steps"].endswith("# default")
+    assert not lines["capacity"].endswith("# default")  # from the base: chain (the shared config), not a default
+    with pytest.raises(SystemExit, match="--conditions and --exp-dir required"):
+        main(["train-frontend", "--name", "stylegan", "--config", str(conf)])
