@@ -88,7 +88,13 @@ run_lock=${expdir}/.run.lock
 if command -v flock >/dev/null 2>&1; then
   exec 9<>"${run_lock}"
   if ! flock -n 9; then
-    log "another run is active in $(pwd) (${run_lock}: $(tr '\n' ' ' < "${run_lock}")); nothing was run." \
+    dpid=$(sed -n 's/^driver pid \([0-9]*\).*/\1/p' "${run_lock}" | head -n 1)
+    gone=""
+    if [ -n "${dpid}" ] && ! kill -0 "${dpid}" 2>/dev/null; then  # its jobs inherited the lock and still run
+      holders=$(fuser "${run_lock}" 2>/dev/null | tr -s ' ' '\n' | grep -vx "$$" | tr '\n' ' ')
+      gone=" That driver has exited, but its jobs still hold the lock${holders:+ (pids: ${holders% })}."
+    fi
+    log "another run is active in $(pwd) (${run_lock}: $(tr '\n' ' ' < "${run_lock}")); nothing was run.${gone}" \
         "Wait for it, or stop it (kill the driver and its workers: pkill -f 'specenh.sh'), then rerun"
     exit 1
   fi
