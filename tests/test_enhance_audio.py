@@ -155,3 +155,32 @@ def test_lengths_skipped_files_and_a_missing_asr(tmp_path, capfd):
     rc = main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--frontend-opts", "alpha=0,1",
                "--out-dir", str(tmp_path / "o2")])
     assert rc != 0 and not (tmp_path / "o2" / "enhance_audio.tsv").exists()
+
+
+def test_empty_and_too_short_files_say_what_is_wrong(tmp_path):
+    """A 0-byte file is "empty", a file shorter than one frame hop names its length; the others go on."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "empty.wav").write_bytes(b"")
+    sf.write(src / "one.wav", np.full(1, 0.1, dtype=np.float32), 16000)
+    sf.write(src / "ok.wav", _tone(16000, 0.5), 16000)
+    rc = main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(tmp_path / "out")])
+    assert rc != 0
+    rows = {r["key"]: r for r in csv.DictReader(open(tmp_path / "out" / "enhance_audio.tsv"), delimiter="\t")}
+    assert rows["empty.wav"]["output_or_status"] == "failed: empty file (0 bytes)"
+    assert rows["one.wav"]["output_or_status"].startswith("failed: 1 sample(s) (0.1 ms at 16000 Hz): shorter than one")
+    assert rows["ok.wav"]["output_or_status"].endswith("ok.wav")
+
+
+def test_a_long_file_logs_its_steps(tmp_path, monkeypatch, capfd):
+    """Files longer than LONG_FILE_S log each step (the file bar alone says nothing for minutes)."""
+    import specenh.stages.enhance_audio as ea
+
+    monkeypatch.setattr(ea, "LONG_FILE_S", 0.5)
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "long.wav", _tone(16000, 1.0), 16000)
+    sf.write(src / "short.wav", _tone(16000, 0.3), 16000)
+    assert main(["enhance-audio", "--input", str(src), "--frontend", "specsub", "--out-dir", str(tmp_path / "o")]) == 0
+    steps = [m for m in capfd.readouterr().err.splitlines() if "s of audio)" in m]
+    assert steps and all("long.wav" in m for m in steps) and any("candidate output" in m for m in steps)
