@@ -338,3 +338,19 @@ def test_validate_data_dir_sh_missing_files(tmp_path: Path) -> None:
     assert r.returncode != 0 and "wav.scp" in r.stderr
     r = run(UTILS / "validate_data_dir.sh")
     assert r.returncode != 0 and "Usage" in r.stdout
+
+
+def test_run_pl_keeps_the_log_of_a_run_that_did_not_finish(tmp_path: Path) -> None:
+    """A rerun (e.g. a resumed training) keeps the killed or failed run's log as <log>.1, .2, ...; a finished
+    run's log is overwritten as in Kaldi."""
+    log = tmp_path / "log" / "train.log"
+    log.parent.mkdir()
+    log.write_text("# specenh train-frontend ...\n# Started at x\nstep 10/500\n")  # killed: no "Ended" line
+    r = run(UTILS / "run.pl", "log/train.log", "exit 4", cwd=tmp_path)
+    assert r.returncode != 0 and "kept as" in r.stderr
+    assert (tmp_path / "log" / "train.log.1").read_text().endswith("step 10/500\n")
+    r = run(UTILS / "run.pl", "log/train.log", "echo resumed", cwd=tmp_path)  # the failed run's log goes to .2
+    assert r.returncode == 0 and "resumed" in log.read_text()
+    assert "Ended (code 4)" in (tmp_path / "log" / "train.log.2").read_text()
+    r = run(UTILS / "run.pl", "log/train.log", "echo again", cwd=tmp_path)  # a finished log is overwritten
+    assert r.returncode == 0 and "again" in log.read_text() and not (tmp_path / "log" / "train.log.3").exists()
