@@ -354,3 +354,24 @@ def test_run_pl_keeps_the_log_of_a_run_that_did_not_finish(tmp_path: Path) -> No
     assert "Ended (code 4)" in (tmp_path / "log" / "train.log.2").read_text()
     r = run(UTILS / "run.pl", "log/train.log", "echo again", cwd=tmp_path)  # a finished log is overwritten
     assert r.returncode == 0 and "again" in log.read_text() and not (tmp_path / "log" / "train.log.3").exists()
+
+
+def test_step_reruns_when_its_inputs_were_rewritten(tmp_path: Path) -> None:
+    """step_inputs="FILE..." step NAME CMD: skipped while the files are unchanged, rerun once one is rewritten
+    (stage 1/2's validation after the data were remade with another seed)."""
+    import os
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("u1 /x.wav\n")
+    script = (f"set -e; done_dir={tmp_path}/done; source {UTILS}/step.sh; "
+              f"step_inputs='{data}/wav.scp' step check bash -c 'echo ran >> {tmp_path}/count'")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    for _ in range(2):
+        subprocess.run(["bash", "-c", script], check=True, env=env, capture_output=True)
+    assert (tmp_path / "count").read_text().count("ran") == 1
+    time.sleep(0.01)
+    (data / "wav.scp").write_text("u1 /y.wav\n")
+    r = subprocess.run(["bash", "-c", script], check=True, env=env, capture_output=True, text=True)
+    assert (tmp_path / "count").read_text().count("ran") == 2 and "redo check" in r.stderr

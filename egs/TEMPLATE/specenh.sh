@@ -201,6 +201,9 @@ write_report() {
   log "wrote ${results}"
 }
 
+# the files of a data dir that exist (a validation step reruns when any of them was rewritten)
+data_files() { local f; for f in wav.scp text utt2spk spk2utt utt2dur clean.scp utt2gain; do [ -f "$1/${f}" ] && echo "$1/${f}"; done; true; }
+
 all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
 feat_sets() {  # the clean sets stage 3 featurises (online: the training set only for the reference ASR)
   if ! ${online}; then all_sets; return 0; fi
@@ -223,7 +226,7 @@ if stage_on 1; then
   begin_stage 1 "data preparation"
   step stage1.data local/data.sh --stage 1 --stop-stage 1 --nj "${nj}" ${local_data_opts}
   for s in $(all_sets); do
-    step "stage1.validate.${s}" utils/validate_data_dir.sh "${datadir}/${s}"
+    step_inputs=$(data_files "${datadir}/${s}") step "stage1.validate.${s}" utils/validate_data_dir.sh "${datadir}/${s}"
   done
 fi
 
@@ -241,7 +244,7 @@ if stage_on 2; then
       par_step "stage2.${s}_${c}" "${out}/log/degrade.JOB.log" merge \
         specenh degrade --src-dir "${datadir}/${s}" --condition "${degrade_conf_dir}/${c}.yaml" \
           --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" --split "${split}" --seed "${seed}"
-      step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
+      step_inputs=$(data_files "${out}") step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
     done
   done
 fi

@@ -88,16 +88,17 @@ def base_files(config: str | Path) -> list[str]:
     return out
 
 
-def command_fingerprint(argv: list[str]) -> str:
+def command_fingerprint(argv: list[str], inputs: Iterable[str | Path] = ()) -> str:
     """The fingerprint of a command line: its words, the bytes of every config file it names (and of the files
-    their ``base:`` chains name), and the size
+    their ``base:`` chains name), the size and time of ``inputs`` (files the command reads that it does not
+    name as such, e.g. a data dir's files for its validation), and the size
     and time of every model file it names or that a front-end YAML it names points to (a retrained model
     redoes the steps that used it, also through an inference variant or an ``auto`` member)."""
     files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
     files += [b for f in list(files) for b in base_files(f) if os.path.isfile(b)]  # a changed base redoes the step
     models = [a for a in argv if a.endswith(MODEL_SUFFIXES) and os.path.isfile(a)]
     models += [m for f in files for m in referenced_models(f)]
-    return fingerprint({"argv": list(argv)}, contents=files, inputs=models)
+    return fingerprint({"argv": list(argv)}, contents=files, inputs=models + [str(p) for p in inputs])
 
 
 class Marker:
@@ -143,10 +144,15 @@ class Marker:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2 or args[0] != "fingerprint" or args[1] != "--":
-        print("usage: python -m specenh.utils.done fingerprint -- CMD ARGS...", file=sys.stderr)
+    if not args or args[0] != "fingerprint" or "--" not in args:
+        print("usage: python -m specenh.utils.done fingerprint [--inputs FILE...] -- CMD ARGS...", file=sys.stderr)
         return 2
-    print(command_fingerprint(args[2:]))
+    sep = args.index("--")
+    opts = args[1:sep]
+    if opts and opts[0] != "--inputs":
+        print(f"unknown option {opts[0]!r}; usage: ... fingerprint [--inputs FILE...] -- CMD ARGS...", file=sys.stderr)
+        return 2
+    print(command_fingerprint(args[sep + 1:], inputs=opts[1:]))
     return 0
 
 
