@@ -82,14 +82,17 @@ def _condition_of(set_name: str, test_sets: list[str]) -> str:
     return set_name
 
 
-def _snr_of(entry: Entry) -> float | None:
+def _snr_of(entry: Entry) -> tuple[float, str] | None:
+    """(SNR in dB, noise family) of a set degraded by one noise step at one SNR; the family is the step's
+    ``source`` (a list joined with "+"), so pink-mix, white and babble sets are never one line."""
     cond = Path(entry.info.get("feats_dir", "")) / "condition.yaml"
     if not cond.is_file():
         return None
     c = yaml.safe_load(cond.read_text())
     for st in c.get("steps", []) or []:
         if st.get("type") == "noise" and isinstance(st.get("snr"), list) and len(st["snr"]) == 1:
-            return float(st["snr"][0])
+            src = st.get("source", "")
+            return float(st["snr"][0]), "+".join(map(str, src)) if isinstance(src, list) else str(src)
     return None
 
 
@@ -673,20 +676,27 @@ def make_plots(entries: list[Entry], fes: list[str], sets: list[str], test_sets:
     fig.savefig(p, dpi=110)
     plt.close(fig)
     paths.append(p)
-    snr_pts = {}
+    snr_pts: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (front-end, noise family) -> points
     for e in entries:
-        snr = _snr_of(e)
-        if snr is not None:
-            snr_pts.setdefault(e.frontend, []).append((snr, 100 * e.scores["wer"]))
+        snr_fam = _snr_of(e)
+        if snr_fam is not None:
+            snr_pts.setdefault((e.frontend, snr_fam[1]), []).append((snr_fam[0], 100 * e.scores["wer"]))
     if snr_pts:
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        families = sorted({fam for _, fam in snr_pts})
+        styles = ["-", "--", ":", "-."]
+        markers = ["o", "s", "^", "D", "v"]
+        colours = {f: f"C{i % 10}" for i, f in enumerate(fes)}
         for f in fes:
-            if f in snr_pts:
-                pts = sorted(snr_pts[f])
-                ax.plot([a for a, _ in pts], [b for _, b in pts], marker="o", label=f)
+            for j, fam in enumerate(families):
+                if (f, fam) in snr_pts:
+                    pts = sorted(snr_pts[(f, fam)])
+                    ax.plot([a for a, _ in pts], [b for _, b in pts], color=colours[f], linestyle=styles[j % 4],
+                            marker=markers[j % 5], label=f"{f}, {fam}" if len(families) > 1 else f)
+        ax.set_title("one line per front-end and noise family", fontsize=9)
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("WER (%)")
-        ax.legend()
+        ax.legend(fontsize=7)
         fig.tight_layout()
         p = out / "wer_per_snr.png"
         fig.savefig(p, dpi=110)
