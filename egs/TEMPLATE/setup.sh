@@ -20,11 +20,15 @@ done
 template=$(cd "$(dirname "$0")" && pwd)
 egs=$(dirname "${template}")
 src=${egs}/${from}
-[ -f "${src}/run.sh" ] && [ -d "${src}/conf" ] \
-  || { echo "--from ${from}: ${src} is not a recipe (no run.sh or conf/); recipes: $(cd "${egs}" && ls -d */run.sh | sed 's#/run.sh##' | tr '\n' ' ')" >&2; exit 1; }
+if [ ! -f "${src}/run.sh" ] || [ ! -d "${src}/conf" ]; then
+  recipes=$(cd "${egs}" && ls -d -- */run.sh | sed 's#/run.sh##' | tr '\n' ' ')
+  echo "--from ${from}: ${src} is not a recipe (no run.sh or conf/); recipes: ${recipes}" >&2
+  exit 1
+fi
 [ -e "${dir}" ] && { echo "${dir} exists; not touching it (pick a new name, or remove it first)" >&2; exit 1; }
 parent=$(cd "$(dirname "${dir}")" 2>/dev/null && pwd) || { echo "$(dirname "${dir}"): no such folder" >&2; exit 1; }
-[ "${parent}" = "${egs}" ] || { echo "${dir}: a recipe lives directly under ${egs} (the links are relative)" >&2; exit 1; }
+[ "${parent}" = "${egs}" ] \
+  || { echo "${dir}: a recipe lives directly under ${egs} (the links are relative)" >&2; exit 1; }
 
 mkdir -p "${dir}/local"
 for f in specenh.sh cmd.sh path.sh; do ln -s "../TEMPLATE/${f}" "${dir}/${f}"; done

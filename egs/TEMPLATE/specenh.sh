@@ -202,7 +202,11 @@ write_report() {
 }
 
 # the files of a data dir that exist (a validation step reruns when any of them was rewritten)
-data_files() { local f; for f in wav.scp text utt2spk spk2utt utt2dur clean.scp utt2gain; do [ -f "$1/${f}" ] && echo "$1/${f}"; done; true; }
+data_files() {
+  local f
+  for f in wav.scp text utt2spk spk2utt utt2dur clean.scp utt2gain; do [ -f "$1/${f}" ] && echo "$1/${f}"; done
+  true
+}
 
 all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
 feat_sets() {  # the clean sets stage 3 featurises (online: the training set only for the reference ASR)
