@@ -50,6 +50,7 @@ frontends="identity oracle"                   # front-ends to train (stage 4) an
 frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
 frontend_args=""        # key=value overrides of every front-end config; name:key=value for one front-end
 decode_batch_size=32    # utterances per decoding batch (results do not depend on it)
+runtime=pytorch         # pytorch | onnx: the front-ends' networks in onnxruntime (stages 4-5 decodes, 7; exported once)
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
 resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
@@ -109,6 +110,11 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
+case "${runtime}" in  # nothing added for pytorch: the steps of earlier runs stay done
+  pytorch) runtime_opt="" ;;
+  onnx) runtime_opt="--runtime onnx" ;;
+  *) log "--runtime must be pytorch or onnx, got '${runtime}'"; exit 1 ;;
+esac
 online=false
 case "${train_data}" in
   precomputed) ;;
@@ -325,7 +331,7 @@ if stage_on 4; then
     par_step "stage4.${f}.valid" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" "score --seed ${seed}" \
       specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" --frontend "${frontend_conf_dir}/${f}.yaml" \
         --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${fe_valid_set}" \
-        --batch-size "${decode_batch_size}" --device "${device}"
+        --batch-size "${decode_batch_size}" --device "${device}" ${runtime_opt}
     step "stage4.${f}.tune" specenh tune-auto --config "${frontend_conf_dir}/${f}.yaml" --decode-dirs "${vodirs[@]}" \
       --out "${tuned}"
     log "  ${f}: $(grep -m1 'margin:' "${tuned}" | sed 's/^ *//') (validation table: ${tuned})"
@@ -348,7 +354,7 @@ if stage_on 5; then
       par_step "stage5.${s}_${f}" "${expdir}/decode/log/${s}_${f}.JOB.log" "score --seed ${seed}" \
         specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" --frontend "${fe}" \
           --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
-          --device "${device}"
+          --device "${device}" ${runtime_opt}
     done
   done
 fi
@@ -372,7 +378,7 @@ if stage_on 7; then
       bg_step "stage7.${s}_${c}.${fe_hash}" ${cmd} "${expdir}/resynth/log/resynth.${s}_${c}.${fe_hash}.log" \
         specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
           --frontend "${specs[@]}" --out-dir "${odirs[@]}" --decode-dir "${ddirs[@]}" --max-utts "${resynth_max_utts}" \
-          --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${resynth_opts}
+          --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${runtime_opt} ${resynth_opts}
     done
   done
   bg_wait

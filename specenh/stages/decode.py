@@ -109,10 +109,11 @@ def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch
 def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
                nj: int = 1, job: int = 1, batch_size: int = 32,
                clean_feats_dir: str | Path | list | None = None, device: str = "cpu", num_threads: int = 1,
-               overwrite: bool = False, frontend_opts: list[str] | None = None) -> None:
+               overwrite: bool = False, frontend_opts: list[str] | None = None, runtime: str = "pytorch") -> None:
     """Job ``job`` of ``nj`` for one or several sets: ``feats_dir[i]`` is decoded into ``out_dir[i]``
     (with ``clean_feats_dir[i]``, or one clean dir for all). The front-end and the ASR are loaded once
-    for all sets: on CPU that import and load costs more than decoding a small set."""
+    for all sets: on CPU that import and load costs more than decoding a small set. ``runtime``: ``onnx``
+    runs the front-end's network in onnxruntime (:mod:`specenh.stages.runtime`)."""
     feats_dirs, out_dirs = _as_list(feats_dir), _as_list(out_dir)
     if len(feats_dirs) != len(out_dirs):
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(out_dirs)} output dirs")
@@ -123,13 +124,15 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
     todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
             if overwrite or not Marker(Path(o) / ".done" / f"decode.{job}").is_current(
-                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f, nj=nj),
+                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f, nj=nj, runtime=runtime),
                 f"{o} decode job {job}/{nj}")]
     if not todo:
         log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
         return
     torch.set_num_threads(num_threads)
-    fe = resolve(frontend, parse_options(frontend_opts))
+    from specenh.stages.runtime import with_runtime
+
+    fe = with_runtime(resolve(frontend, parse_options(frontend_opts)), runtime, spec=frontend, threads=num_threads)
     asr = load_asr(asr_model, device=device)
     # a front-end that ignores its input (oracle) gives every condition of a set the same output: the
     # sets with the same clean dir and utterance lengths (hence the same batches) are decoded once
@@ -160,16 +163,16 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             write_kv(odir / f"choice.{job}", {u: choices[u] for u in utts})
         if cand_log:  # every candidate's confidence and hypothesis (auto's margin is tuned from these)
             write_candidates(odir / f"candidates.{job}.jsonl", {u: cand_log[u] for u in utts})
-        (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
+        (odir / f"timing.{job}.json").write_text(json.dumps({**timing, "runtime": runtime}) + "\n")
         Marker(odir / ".done" / f"decode.{job}").mark(
-            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir, nj=nj))
+            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir, nj=nj, runtime=runtime))
         log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
                  len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
                  timing["audio_s"] / max(timing["decode_s"], 1e-9))
 
 
 def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None, *,
-                       feats_dir: str | Path | None = None, nj: int | None = None) -> str:
+                       feats_dir: str | Path | None = None, nj: int | None = None, runtime: str = "pytorch") -> str:
     """What a decode depends on besides its code: the ASR and front-end specs and, for files, their size
     and modification time (for a variant or auto YAML also of the models it points to), the options, and
     the set's features, and (for a job's marker) ``nj``: which utterances job J holds. A job whose done marker holds
@@ -184,6 +187,8 @@ def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] |
     settings = {"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])}
     if nj is not None:
         settings["nj"] = int(nj)
+    if runtime != "pytorch":  # (absent for PyTorch: the markers of earlier decodes stay valid)
+        settings["runtime"] = runtime
     return fingerprint(settings, inputs=files)
 
 

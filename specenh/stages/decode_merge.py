@@ -22,12 +22,14 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
         raise RuntimeError(f"{out_dir}: decode jobs {missing} of {nj} have not finished; rerun stage 5")
     hyps: dict[str, str] = {}
     timing = {"audio_s": 0.0, "enhance_s": 0.0, "decode_s": 0.0}
+    runtimes = set()
     for j in range(1, nj + 1):
         if (out_dir / f"hyp.{j}").is_file():
             hyps.update(read_kv(out_dir / f"hyp.{j}", allow_empty_value=True))
         t = json.loads((out_dir / f"timing.{j}.json").read_text())
         for k in timing:
             timing[k] += t[k]
+        runtimes.add(t.get("runtime", "pytorch"))
     refs = read_kv(feats_dir / "text", allow_empty_value=True)
     write_kv(out_dir / "hyp", hyps)
     choices: dict[str, str] = {}
@@ -48,6 +50,8 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
             "decode_xrt": timing["audio_s"] / max(timing["decode_s"], 1e-9),
             "wer": result.wer, "cer": result.cer}
+    if runtimes != {"pytorch"}:  # the front-end's network ran in onnxruntime (--runtime onnx)
+        info["runtime"] = "+".join(sorted(runtimes))
     spec = Path(str(frontend))
     if spec.suffix in (".yaml", ".yml") and spec.is_file():  # auto: its members (the report's oracle selection)
         import yaml

@@ -88,11 +88,16 @@ def check_outputs(items: list[Item]) -> None:
 
 def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, frontend_opts: list[str] | None = None,
                   asr_model: str | None = None, feature_config: FeatureConfig | None = None,
-                  vocoder: str = "fgla", n_iter: int = 32, device: str = "cpu", strict: bool = False) -> dict:
-    """Enhance every input; returns ``{"done": n, "failed": [(key, error)], "out_dir": ...}``."""
+                  vocoder: str = "fgla", n_iter: int = 32, device: str = "cpu", strict: bool = False,
+                  runtime: str = "pytorch") -> dict:
+    """Enhance every input; returns ``{"done": n, "failed": [(key, error)], "out_dir": ...}``. ``runtime``:
+    ``onnx`` runs the front-end's network in onnxruntime (:mod:`specenh.stages.runtime`)."""
+    from specenh.stages.runtime import with_runtime
+
     out_dir = Path(out_dir)
     items = list_inputs(src, out_dir)
-    fe = resolve(frontend, parse_options(frontend_opts)).to(device).eval()
+    fe = with_runtime(resolve(frontend, parse_options(frontend_opts)).to(device).eval(), runtime, spec=frontend,
+                      threads=max(1, torch.get_num_threads()))
     asr = None
     if asr_model:
         from specenh.asr.base import load_asr

@@ -157,8 +157,8 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                      degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
                      device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
                      judge_model: str | None = None, judge_compute_type: str = "int8",
-                     n_boot: int = 1000, choices: Sequence[Mapping[str, str] | None] | None = None
-                     ) -> list[dict[str, Any]]:
+                     n_boot: int = 1000, choices: Sequence[Mapping[str, str] | None] | None = None,
+                     runtime: str = "pytorch") -> list[dict[str, Any]]:
     """Stage 7 for one set and several front-ends (``out_dirs[k]`` for ``frontends[k]``); returns their
     summaries. The per-set work is done once for all of them: reading the audio, the clean features,
     the metrics of the unprocessed input and the two vocoder references (``input_resynth``,
@@ -173,6 +173,7 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
 
     ``choices[k]`` (optional): for a front-end with several candidate outputs (an observation-adding grid),
     stage 5's per-utterance choice (its ``choice`` file): the audio and metrics are those of what was decoded.
+    ``runtime``: ``onnx`` runs the front-ends' networks in onnxruntime (:mod:`specenh.stages.runtime`).
 
     Steps: which outputs are still to do (:func:`_pending`), the set's audio and references
     (:func:`_read_set`), then per length-sorted batch the reference systems (:meth:`_SetRun.references`)
@@ -188,6 +189,8 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                                    degli_model=degli_model, refiner_model=refiner_model, num_examples=num_examples)
     if judge_model:
         options.update(judge_model=judge_model, judge_compute_type=judge_compute_type, n_boot=n_boot)
+    if runtime != "pytorch":
+        options["runtime"] = runtime
     results, stamps = _pending(feats_dir, frontends, out_dirs, choices, options, overwrite)
     todo = [k for k, r in enumerate(results) if r is None]
     if not todo:
@@ -195,7 +198,7 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     torch.set_num_threads(num_threads)
     run = _SetRun(feats_dir, _read_set(feats_dir, Path(data_dir) if data_dir else None, max_utts),
                   {k: frontends[k] for k in todo}, {k: out_dirs[k] for k in todo}, {k: choices[k] for k in todo},
-                  device=device, num_examples=num_examples,
+                  device=device, num_examples=num_examples, runtime=runtime, num_threads=num_threads,
                   voc_kw=dict(method=method, n_iter=n_iter, inversion=inversion, degli_model=degli_model,
                               refiner_model=refiner_model))
     if judge_model:
@@ -289,7 +292,8 @@ class _SetRun:
 
     def __init__(self, feats_dir: Path, data: _SetData, frontends: Mapping[int, str | FrontEnd],
                  out_dirs: Mapping[int, Path], choices: Mapping[int, Mapping[str, str] | None], *, device: str,
-                 num_examples: int, voc_kw: Mapping[str, Any]) -> None:
+                 num_examples: int, voc_kw: Mapping[str, Any], runtime: str = "pytorch", num_threads: int = 1) -> None:
+        from specenh.stages.runtime import with_runtime
         from specenh.vocoder import DeGLIDenoiser, MelRefiner
 
         self.feats_dir, self.data, self.out_dirs, self.choices, self.device = feats_dir, data, out_dirs, choices, device
@@ -298,7 +302,8 @@ class _SetRun:
         self.fes: dict[int, FrontEnd] = {}
         self.names: dict[int, str] = {}
         for k, f in frontends.items():
-            self.fes[k] = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
+            fe = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
+            self.fes[k] = with_runtime(fe, runtime, spec=None if isinstance(f, FrontEnd) else f, threads=num_threads)
             self.names[k] = str(f) if not isinstance(f, FrontEnd) else self.fes[k].name
         self.any_logmel = any(fe.domain == "logmel" for fe in self.fes.values())
         self.any_wave = any(fe.domain == "wave" for fe in self.fes.values())
