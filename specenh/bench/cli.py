@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", default="exp/bench", help="where the random ASR is built")
     p.add_argument("--onnx", action="store_true",
                    help="frontends section: also export each exportable front-end to ONNX (into <work-dir>/onnx) and "
-                        "time onnxruntime on the CPU with the same inputs and threads (needs pip install -e .[export])")
+                        "time onnxruntime on the CPU with the same inputs and threads; stage5 section: each front-end "
+                        "also under --runtime onnx (needs pip install -e .[export])")
     p.add_argument("--num-utts", type=int, default=None, help="synthetic utterances (4 s each; default 64, quick 8)")
     p.set_defaults(func=_run)

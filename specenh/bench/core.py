@@ -362,9 +362,11 @@ def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, mi
 
 def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: list[str] | None = None,
                  max_utts: int | None = None, test_set: str = "test", condition: str = "noise_5db",
-                 asr_model: str | Path | None = None) -> list[Row]:
+                 asr_model: str | Path | None = None, onnx: bool = False) -> list[Row]:
     """The whole stage-5 path on a recipe's test set: read features -> enhance -> decode -> score,
-    x real time, wall clock from the first read to the score (the ASR and front-end loads excluded)."""
+    x real time, wall clock from the first read to the score (the ASR and front-end loads excluded).
+    ``onnx``: each front-end with a network also under ``--runtime onnx`` (:mod:`specenh.stages.runtime`; the
+    graph exported beforehand, cached), in a row next to PyTorch's with the ratio and both WERs."""
     from specenh.asr.base import load_asr
 
     rd = Path(recipe_dir)
@@ -380,13 +382,14 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
     cwd = os.getcwd()
     os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)
     try:
-        return _stage5_rows(asr, specs, fdir.relative_to(rd), cdir.relative_to(rd), threads, device, max_utts)
+        return _stage5_rows(asr, specs, fdir.relative_to(rd), cdir.relative_to(rd), threads, device, max_utts,
+                            runtimes=("pytorch", "onnx") if onnx else ("pytorch",))
     finally:
         os.chdir(cwd)
 
 
 def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, device: str,
-                 max_utts: int | None) -> list[Row]:
+                 max_utts: int | None, runtimes: tuple[str, ...] = ("pytorch",)) -> list[Row]:
     from specenh.data.kaldi import read_kv
     from specenh.stages.decode import decode_utts
     from specenh.features.io import read_utt2num_frames
@@ -398,23 +401,35 @@ def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, de
     utts = sorted(read_utt2num_frames(fdir / "utt2num_frames"))[: max_utts or None]
     refs = read_kv(fdir / "text", allow_empty_value=True)
     rows: list[Row] = []
+    from specenh.stages.runtime import OnnxFrontEnd, with_runtime
+
     for spec in specs:
-        fe = resolve(spec)
-        cands: dict[str, dict] = {}
-        with _Mem(device) as m:
-            t0 = time.perf_counter()
-            hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
-                                       device=device, candidates=cands)
-            res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
-            sec = time.perf_counter() - t0
-        k = len(next(iter(cands.values()))["labels"]) if cands else 1  # outputs decoded per utterance
-        name = (f"stage 5: {fdir.name} -> {member_label(spec)}"
-                + (f" ({k} candidates, each decoded)" if k > 1 else "") + " -> score")
-        row = Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
-                  extra={"utts": len(utts), "wer": res.wer, "candidates": k})
-        if rows and rows[0].extra.get("candidates") == 1 and member_label(specs[0]) == "identity":
-            row.ratio_to, row.ratio = "identity", row.xrt / rows[0].xrt  # < 1: the cost of the front-end
-        rows.append(row)
+        torch_row = None
+        for runtime in runtimes:
+            fe = with_runtime(resolve(spec), runtime, spec=spec, threads=threads)  # export before the clock
+            if runtime != "pytorch" and not any(isinstance(m, OnnxFrontEnd) for _, m in fe.members()):
+                continue  # nothing of it runs in onnxruntime
+            cands: dict[str, dict] = {}
+            with _Mem(device) as m:
+                t0 = time.perf_counter()
+                hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
+                                           device=device, candidates=cands)
+                res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
+                sec = time.perf_counter() - t0
+            k = len(next(iter(cands.values()))["labels"]) if cands else 1  # outputs decoded per utterance
+            name = (f"stage 5: {fdir.name} -> {member_label(spec)}"
+                    + (f" ({k} candidates, each decoded)" if k > 1 else "") + " -> score"
+                    + (" [front-end in onnxruntime]" if runtime != "pytorch" else ""))
+            row = Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
+                      extra={"utts": len(utts), "wer": res.wer, "candidates": k, "runtime": runtime})
+            if runtime != "pytorch" and torch_row is not None:
+                row.ratio_to, row.ratio = "PyTorch", row.xrt / torch_row.xrt  # > 1: onnxruntime is faster
+                row.extra["wer_pytorch"] = torch_row.extra["wer"]
+            elif rows and rows[0].extra.get("candidates") == 1 and member_label(specs[0]) == "identity":
+                row.ratio_to, row.ratio = "identity", row.xrt / rows[0].xrt  # < 1: the cost of the front-end
+            if runtime == "pytorch":
+                torch_row = row
+            rows.append(row)
     return rows
 
 
@@ -586,7 +601,7 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
                 rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
             elif sec == "stage5":
                 rows += bench_stage5(recipe_dir, th, device, frontends=frontends, max_utts=20 if quick else None,
-                                     asr_model=asr_model)
+                                     asr_model=asr_model, onnx=onnx)
             elif sec == "train":
                 rows += bench_train(waves if not quick else waves * 2, th, device, train_config,
                                     steps=3 if quick else 20, warmup=1 if quick else 3, asr_model=asr_model,
