@@ -43,6 +43,7 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     selection rule can be re-scored without decoding again.
     """
     margin = float(getattr(frontend, "margin", 0.0))
+    first_look = getattr(frontend, "first_look", None)
     enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
     n2f = enh.n2f
     hyps: dict[str, str] = {}
@@ -55,12 +56,13 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
         if len(cands) == 1:
             texts = asr.decode(cands[0][1], cands[0][2])
         else:
-            texts, best, conf, outs = decode_and_choose(asr, cands, margin)
+            texts, best, conf, outs = decode_and_choose(asr, cands, margin, first_look=first_look)
             if choices is not None:
                 choices.update({u: cands[k][0] for u, k in zip(batch, best)})
-            if candidates is not None:
+            if candidates is not None:  # null: a candidate the first look did not decode
                 labels = [lab for lab, _, _ in cands]
-                candidates.update({u: {"labels": labels, "conf": [round(float(c), 6) for c in conf[:, i]],
+                candidates.update({u: {"labels": labels, "conf": [None if c != c else round(float(c), 6)
+                                                                  for c in conf[:, i].tolist()],
                                        "hyps": [o[0][i] for o in outs]} for i, u in enumerate(batch)})
         t_dec += time.perf_counter() - t1
         t_enh += t1 - t0
@@ -71,39 +73,71 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
 
 
 def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0,
-                      max_batch: int = 64):
+                      max_batch: int = 64, first_look: float | None = None):
     """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
 
     cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
     equal to an earlier one (observation adding with alpha 0 = the input) is decoded once, and the distinct ones
-    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch). Returns (texts of
-    the chosen candidates [B], chosen indices [B], confidences [K, B], per candidate (texts, conf))."""
-    from specenh.frontends.auto import select_by_confidence
+    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch).
+    ``first_look`` (``auto``'s option, :func:`~specenh.frontends.auto.first_look_threshold`): the fallback is
+    decoded first, and the utterances confident enough in it keep it without the other candidates being
+    decoded; their confidences are NaN and texts None. Returns (texts of the chosen candidates [B], chosen
+    indices [B], confidences [K, B], per candidate (texts, conf))."""
+    from specenh.frontends.auto import first_look_threshold, select_by_confidence
 
     src: list[int] = []  # per candidate, the index of the first equal one
     for k, (_, y, yl) in enumerate(cands):
         src.append(next((j for j in range(k) if y.shape == cands[j][1].shape and torch.equal(yl, cands[j][2])
                          and torch.equal(y, cands[j][1])), k))
     uniq = sorted(set(src))
-    # the unique candidates in one padded batch (decoding is batch-invariant): fewer, larger ASR calls
     B = cands[0][1].shape[0]
-    T = max(int(cands[k][1].shape[-1]) for k in uniq)
-    stacked = torch.cat([torch.nn.functional.pad(cands[k][1], (0, T - cands[k][1].shape[-1])) for k in uniq])
-    lens = torch.cat([cands[k][2] for k in uniq])
-    texts_all: list[str] = []
-    conf_all = []
-    step = max(B, max_batch)
+    thr = first_look_threshold(first_look, margin)
+    rows = list(range(B))  # the utterances whose other candidates are decoded
+    dec: dict[int, tuple[list, torch.Tensor]] = {}
+    if thr is not None and len(uniq) > 1:
+        dec[0] = _decode_rows(asr, [cands[0]], list(range(B)), max_batch)[0]
+        rows = [i for i in range(B) if not float(dec[0][1][i]) >= thr]
+        uniq = uniq[1:]
+    decoded = _decode_rows(asr, [cands[k] for k in uniq], rows, max_batch) if rows and uniq else []
+    dtype = dec[0][1].dtype if 0 in dec else torch.float32
+    for k, r in zip(uniq, decoded or [([], torch.zeros(0, dtype=dtype))] * len(uniq)):
+        dec[k] = _spread(r, rows, B)
+    outs = [dec[src[k]] for k in range(len(cands))]
+    conf = torch.stack([c for _, c in outs])  # [K, B]; NaN: not decoded (first look)
+    best = select_by_confidence(torch.nan_to_num(conf, nan=-1.0), margin)  # ties: the first candidate
+    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
+
+
+def _decode_rows(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], rows: list[int],
+                 max_batch: int) -> list[tuple[list[str], torch.Tensor]]:
+    """Rows ``rows`` of each candidate in one padded batch (decoding is batch-invariant: fewer, larger ASR
+    calls); per candidate (texts [len(rows)], confidences [len(rows)])."""
+    idx = torch.tensor(rows)
+    parts = [(y[idx], yl[idx]) for _, y, yl in cands]
+    n = len(rows)
+    T = max(int(y.shape[-1]) for y, _ in parts)
+    stacked = torch.cat([torch.nn.functional.pad(y, (0, T - y.shape[-1])) for y, _ in parts])
+    lens = torch.cat([yl for _, yl in parts])
+    texts: list[str] = []
+    confs = []
+    step = max(n, max_batch)
     for i in range(0, stacked.shape[0], step):
         t, c = asr.decode_with_confidence(stacked[i:i + step], lens[i:i + step])
-        texts_all += t
-        conf_all.append(c)
-    conf_u = torch.cat(conf_all)
-    pos = {k: n for n, k in enumerate(uniq)}
-    outs = [(texts_all[pos[src[k]] * B:(pos[src[k]] + 1) * B], conf_u[pos[src[k]] * B:(pos[src[k]] + 1) * B])
-            for k in range(len(cands))]
-    conf = torch.stack([c for _, c in outs])  # [K, B]
-    best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
-    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
+        texts += t
+        confs.append(c)
+    conf = torch.cat(confs)
+    return [(texts[j * n:(j + 1) * n], conf[j * n:(j + 1) * n]) for j in range(len(parts))]
+
+
+def _spread(r: tuple[list[str], torch.Tensor], rows: list[int], B: int) -> tuple[list, torch.Tensor]:
+    """A candidate decoded on ``rows`` only, as B entries (None / NaN elsewhere)."""
+    if len(rows) == B:
+        return r
+    texts: list = [None] * B
+    conf = torch.full((B,), float("nan"), dtype=r[1].dtype)
+    for j, i in enumerate(rows):
+        texts[i], conf[i] = r[0][j], r[1][j]
+    return texts, conf
 
 
 def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,

@@ -62,9 +62,15 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             from specenh.frontends.spec import member_label
 
             info["members"] = [member_label(str(m)) for m in members]
-            margin = (var.get("inference") or {}).get("margin")
-            if margin is not None:
-                info["margin"] = float(margin)
+            inf = var.get("inference") or {}
+            if inf.get("margin") is not None:
+                info["margin"] = float(inf["margin"])
+            if inf.get("first_look") is not None:
+                info["first_look"] = float(inf["first_look"])
+                recs = [json.loads(ln) for ln in (out_dir / "candidates.jsonl").read_text().splitlines() if ln] \
+                    if (out_dir / "candidates.jsonl").is_file() else []
+                if recs:  # the share of utterances whose other candidates were not decoded
+                    info["first_look_skipped"] = sum(1 for r in recs if None in r["conf"]) / len(recs)
     if choices:  # the share of utterances given to each candidate (auto's members, alpha values)
         labels = sorted(set(choices.values()))
         info["choices"] = {lab: sum(1 for v in choices.values() if v == lab) / len(choices) for lab in labels}

@@ -198,7 +198,8 @@ def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: 
         if asr is None:
             raise ValueError(f"front-end {fe.name!r} chooses among {len(cands)} outputs with the frozen ASR: "
                              f"pass --asr-model")
-        texts, best, confs, _ = decode_and_choose(asr, [c[:3] for c in cands], float(getattr(fe, "margin", 0.0)))
+        texts, best, confs, _ = decode_and_choose(asr, [c[:3] for c in cands], float(getattr(fe, "margin", 0.0)),
+                                                  first_look=getattr(fe, "first_look", None))
         hyp_out, k = texts[0], best[0]
         conf = float(confs[k, 0])
     elif asr is not None:
