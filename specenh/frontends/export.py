@@ -247,7 +247,10 @@ def check_writable(out: str | Path) -> None:
     if out.is_dir():
         raise IsADirectoryError(f"--out {out}: is a folder; name the .onnx file to write")
     if not parent.is_dir():
-        raise FileNotFoundError(f"--out {out}: folder {parent} does not exist")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FileNotFoundError(f"--out {out}: folder {parent} cannot be created ({e.strerror})") from None
     if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise PermissionError(f"--out {out}: not writable (permission denied on {out if out.exists() else parent})")
 
