@@ -411,3 +411,22 @@ def test_first_look_decodes_only_the_unsure_and_chooses_as_the_log_predicts():
     FakeASR.rows = 0
     look = decode_and_choose(FakeASR(), cands, margin=0.02, first_look=0.9)  # u0 and u3 keep the fallback
     assert look[1] == [0, 1, 0, 0] and FakeASR.rows == B + 2 and look[0] == ["c0u0", "c1u1", "c0u2", "c0u3"]
+
+
+def test_frame_budget_batches_give_the_same_hypotheses(tiny_set, tmp_path):
+    """--batch-frames only regroups the length-sorted batches: every hypothesis is the same (batch-invariant
+    decoding), for a plain front-end and for one that chooses among candidates."""
+    from specenh.features.io import length_sorted_batches, read_utt2num_frames
+    from specenh.stages.decode import decode_job
+
+    asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
+    n2f = read_utt2num_frames(noisy / "utt2num_frames")
+    budget = 2 * max(n2f.values()) - 1  # one long utterance per batch at most
+    assert len(list(length_sorted_batches(n2f, 32, budget))) > len(list(length_sorted_batches(n2f, 32)))
+    conf = tmp_path / "auto.yaml"
+    conf.write_text("members: [identity, oracle]\ninference: {margin: 0.001}\n")
+    for spec in ("identity", str(conf)):
+        a, b = tmp_path / f"a_{Path(spec).stem}", tmp_path / f"b_{Path(spec).stem}"
+        decode_job(noisy, spec, asr_path, a, clean_feats_dir=clean)
+        decode_job(noisy, spec, asr_path, b, clean_feats_dir=clean, batch_frames=budget)
+        assert (a / "hyp.1").read_text() == (b / "hyp.1").read_text()

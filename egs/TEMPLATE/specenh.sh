@@ -50,6 +50,7 @@ frontends="identity oracle"                   # front-ends to train (stage 4) an
 frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
 frontend_args=""        # key=value overrides of every front-end config; name:key=value for one front-end
 decode_batch_size=32    # utterances per decoding batch (results do not depend on it)
+decode_batch_frames=0   # and padded frames per decoding batch (0: no limit; results do not depend on it)
 runtime=pytorch         # pytorch | onnx: the front-ends' networks in onnxruntime (stages 4-5 decodes, 7; exported once)
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
@@ -115,6 +116,7 @@ case "${runtime}" in  # nothing added for pytorch: the steps of earlier runs sta
   onnx) runtime_opt="--runtime onnx" ;;
   *) log "--runtime must be pytorch or onnx, got '${runtime}'"; exit 1 ;;
 esac
+batch_frames_opt=""; [ "${decode_batch_frames}" != 0 ] && batch_frames_opt="--batch-frames ${decode_batch_frames}"
 online=false
 case "${train_data}" in
   precomputed) ;;
@@ -331,7 +333,7 @@ if stage_on 4; then
     par_step "stage4.${f}.valid" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" "score --seed ${seed}" \
       specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" --frontend "${frontend_conf_dir}/${f}.yaml" \
         --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${fe_valid_set}" \
-        --batch-size "${decode_batch_size}" --device "${device}" ${runtime_opt}
+        --batch-size "${decode_batch_size}" --device "${device}" ${runtime_opt} ${batch_frames_opt}
     step "stage4.${f}.tune" specenh tune-auto --config "${frontend_conf_dir}/${f}.yaml" --decode-dirs "${vodirs[@]}" \
       --out "${tuned}"
     log "  ${f}: $(grep -m1 'margin:' "${tuned}" | sed 's/^ *//') (validation table: ${tuned})"
@@ -354,7 +356,7 @@ if stage_on 5; then
       par_step "stage5.${s}_${f}" "${expdir}/decode/log/${s}_${f}.JOB.log" "score --seed ${seed}" \
         specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" --frontend "${fe}" \
           --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
-          --device "${device}" ${runtime_opt}
+          --device "${device}" ${runtime_opt} ${batch_frames_opt}
     done
   done
 fi

@@ -21,7 +21,7 @@ def _decode(args: argparse.Namespace) -> int:
         decode_job(args.feats_dir, args.frontend, args.asr_model, args.out_dir, nj=args.nj, job=args.job,
                    batch_size=args.batch_size, clean_feats_dir=args.clean_feats_dir, device=args.device,
                    num_threads=args.num_threads, overwrite=args.overwrite,
-                   frontend_opts=args.frontend_opts, runtime=args.runtime)
+                   frontend_opts=args.frontend_opts, runtime=args.runtime, batch_frames=args.batch_frames)
     return 0
 
 
@@ -46,7 +46,10 @@ def _register_decode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--merge", action="store_true")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="at most this many utterances per batch")
+    p.add_argument("--batch-frames", type=int, default=0,
+                   help="and at most this many padded 10-ms frames (0: no limit); batches are length-sorted, and no "
+                        "hypothesis depends on either")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-threads", type=int, default=1)
     _add_runtime(p)

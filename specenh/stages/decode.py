@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
                 batch_size: int = 32, clean_feats_dir: str | Path | None = None,
                 device: str = "cpu", choices: dict[str, str] | None = None,
-                candidates: dict[str, dict] | None = None) -> tuple[dict[str, str], dict[str, float]]:
-    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}.
+                candidates: dict[str, dict] | None = None,
+                batch_frames: int | None = None) -> tuple[dict[str, str], dict[str, float]]:
+    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}. Batches: length-sorted, at most
+    ``batch_size`` utterances and (``batch_frames``) padded frames; decoding is batch-invariant, so neither
+    changes a hypothesis.
 
     A front-end with several candidate outputs per utterance (``auto``'s members, an observation-adding
     grid) is decoded once per candidate, and each utterance keeps the hypothesis of the candidate the
@@ -48,7 +51,8 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     n2f = enh.n2f
     hyps: dict[str, str] = {}
     t_enh = t_dec = 0.0
-    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
+    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size, batch_frames or None)),
+                      desc="decode",
                       disable=None, leave=False):
         t0 = time.perf_counter()
         cands = enh.candidates(batch)
@@ -143,7 +147,8 @@ def _spread(r: tuple[list[str], torch.Tensor], rows: list[int], B: int) -> tuple
 def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
                nj: int = 1, job: int = 1, batch_size: int = 32,
                clean_feats_dir: str | Path | list | None = None, device: str = "cpu", num_threads: int = 1,
-               overwrite: bool = False, frontend_opts: list[str] | None = None, runtime: str = "pytorch") -> None:
+               overwrite: bool = False, frontend_opts: list[str] | None = None, runtime: str = "pytorch",
+               batch_frames: int | None = None) -> None:
     """Job ``job`` of ``nj`` for one or several sets: ``feats_dir[i]`` is decoded into ``out_dir[i]``
     (with ``clean_feats_dir[i]``, or one clean dir for all). The front-end and the ASR are loaded once
     for all sets: on CPU that import and load costs more than decoding a small set. ``runtime``: ``onnx``
@@ -188,7 +193,7 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             log.info("%s: %s ignores its input; the hypotheses of %s are reused", odir, frontend, first)
         else:
             hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
-                                       device=device, choices=choices, candidates=cand_log)
+                                       device=device, choices=choices, candidates=cand_log, batch_frames=batch_frames)
             if key is not None:
                 seen[key] = (hyps, timing, odir)
         odir.mkdir(parents=True, exist_ok=True)
