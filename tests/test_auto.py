@@ -430,3 +430,23 @@ def test_frame_budget_batches_give_the_same_hypotheses(tiny_set, tmp_path):
         decode_job(noisy, spec, asr_path, a, clean_feats_dir=clean)
         decode_job(noisy, spec, asr_path, b, clean_feats_dir=clean, batch_frames=budget)
         assert (a / "hyp.1").read_text() == (b / "hyp.1").read_text()
+
+
+def test_long_candidates_go_to_the_asr_within_a_frame_budget():
+    """Candidates decoded together are cut into ASR calls of at most max_frames padded frames (at least one
+    utterance): a 3-minute file's nine candidates no longer go in one call (17 GB RSS before)."""
+    from specenh.stages.decode import decode_and_choose
+
+    calls = []
+
+    class FakeASR:
+        def decode_with_confidence(self, x, lens):
+            calls.append(tuple(x.shape))
+            return ["h"] * x.shape[0], x[:, 0, 0].clone()
+
+    cands = [(f"c{k}", torch.full((1, 2, 1000), 0.1 * k), torch.tensor([1000])) for k in range(5)]
+    texts, best, conf, _ = decode_and_choose(FakeASR(), cands, max_frames=2500)
+    assert calls == [(2, 2, 1000), (2, 2, 1000), (1, 2, 1000)] and best == [4]
+    calls.clear()
+    decode_and_choose(FakeASR(), cands, max_frames=500)  # longer than the budget: one at a time
+    assert calls == [(1, 2, 1000)] * 5

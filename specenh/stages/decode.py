@@ -76,13 +76,19 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
 
 
+#: padded frames (10 ms) per ASR call when candidates are decoded together: a batch of 3-minute candidates goes
+#: to the ASR one at a time (attention memory grows with the square of the length), short ones up to max_batch
+MAX_DECODE_FRAMES = 32000
+
+
 def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0,
-                      max_batch: int = 64, first_look: float | None = None):
+                      max_batch: int = 64, first_look: float | None = None, max_frames: int = MAX_DECODE_FRAMES):
     """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
 
     cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
     equal to an earlier one (observation adding with alpha 0 = the input) is decoded once, and the distinct ones
-    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch).
+    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch) and
+    ``max_frames`` padded frames (at least one utterance).
     ``first_look`` (``auto``'s option, :func:`~specenh.frontends.auto.first_look_threshold`): the fallback is
     decoded first, and the utterances confident enough in it keep it without the other candidates being
     decoded; their confidences are NaN and texts None. Returns (texts of the chosen candidates [B], chosen
@@ -99,10 +105,10 @@ def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch
     rows = list(range(B))  # the utterances whose other candidates are decoded
     dec: dict[int, tuple[list, torch.Tensor]] = {}
     if thr is not None and len(uniq) > 1:
-        dec[0] = _decode_rows(asr, [cands[0]], list(range(B)), max_batch)[0]
+        dec[0] = _decode_rows(asr, [cands[0]], list(range(B)), max_batch, max_frames)[0]
         rows = [i for i in range(B) if not float(dec[0][1][i]) >= thr]
         uniq = uniq[1:]
-    decoded = _decode_rows(asr, [cands[k] for k in uniq], rows, max_batch) if rows and uniq else []
+    decoded = _decode_rows(asr, [cands[k] for k in uniq], rows, max_batch, max_frames) if rows and uniq else []
     dtype = dec[0][1].dtype if 0 in dec else torch.float32
     for k, r in zip(uniq, decoded or [([], torch.zeros(0, dtype=dtype))] * len(uniq)):
         dec[k] = _spread(r, rows, B)
@@ -113,7 +119,7 @@ def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch
 
 
 def _decode_rows(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], rows: list[int],
-                 max_batch: int) -> list[tuple[list[str], torch.Tensor]]:
+                 max_batch: int, max_frames: int = MAX_DECODE_FRAMES) -> list[tuple[list[str], torch.Tensor]]:
     """Rows ``rows`` of each candidate in one padded batch (decoding is batch-invariant: fewer, larger ASR
     calls); per candidate (texts [len(rows)], confidences [len(rows)])."""
     idx = torch.tensor(rows)
@@ -124,7 +130,7 @@ def _decode_rows(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tens
     lens = torch.cat([yl for _, yl in parts])
     texts: list[str] = []
     confs = []
-    step = max(n, max_batch)
+    step = max(1, min(max(n, max_batch), max_frames // max(T, 1)))
     for i in range(0, stacked.shape[0], step):
         t, c = asr.decode_with_confidence(stacked[i:i + step], lens[i:i + step])
         texts += t
