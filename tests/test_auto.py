@@ -188,7 +188,7 @@ def test_training_config_inference_block_is_the_checkpoints_default(tmp_path):
 
 def test_later_stages_show_the_candidate_stage5_chose():
     """Stage 7 (resynth, panels) takes, per utterance, the alpha stage 5 decoded (its ``choice`` file)."""
-    from specenh.stages.enhancer import pick_choices, run_frontend
+    from specenh.stages.batch_enhancer import pick_choices, run_frontend
 
     fe = resolve("oracle", {"alpha": [0.0, 1.0]})
     x, clean = torch.zeros(2, 80, 6), torch.ones(2, 80, 6)
@@ -257,7 +257,7 @@ def test_tune_auto_from_validation_decodes_then_decode_with_the_tuned_yaml(tiny_
 
     asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
     conf = tmp_path / "auto.yaml"
-    conf.write_text("members: [identity, oracle]\ntune: {margins: [0, 0.001, 0.01]}\n")
+    conf.write_text("members: [identity, oracle]\ntune: {margins: [0, 0.001, 0.01], first_look: [0.9, 0.5, 0.1]}\n")
     valid = tmp_path / "valid"
     decode_job(noisy, str(conf), asr_path, valid, clean_feats_dir=clean, nj=2, job=1)
     decode_job(noisy, str(conf), asr_path, valid, clean_feats_dir=clean, nj=2, job=2)
@@ -283,7 +283,10 @@ def test_tune_auto_from_validation_decodes_then_decode_with_the_tuned_yaml(tiny_
     test = tmp_path / "test"
     decode_job(noisy, str(out), asr_path, test, clean_feats_dir=clean)
     info = merge_and_score(noisy, test, nj=1, frontend=str(out), asr_model=asr_path, n_boot=10)
-    assert info["margin"] == m and info["wer"] == pytest.approx(s.wer(m))
+    fl = tuned["inference"]["first_look"]  # tuned too: the decode follows what the log predicts with it
+    assert fl in (1.0, 0.9, 0.5, 0.1) and info["first_look"] == fl
+    assert info["margin"] == m and info["wer"] == pytest.approx(s.wer(m, fl)) and s.wer(m, fl) <= s.wer(m)
+    assert info["first_look_skipped"] == pytest.approx(float(s.looked(m, fl).mean()))
 
 
 def yaml_load(p):
@@ -355,3 +358,95 @@ def test_a_job_decoded_with_another_nj_is_redone(tiny_set, tmp_path):
         decode_job(noisy, "identity", asr, out, nj=2, job=j)
     info = merge_and_score(noisy, out, nj=2, frontend="identity", asr_model=asr, n_boot=0)
     assert info["num_utts"] == 5
+
+
+def test_tune_first_look_keeps_the_lowest_harmless_threshold():
+    """At the kept margin, the lowest threshold whose selection is worse on no set than decoding everything;
+    the share of utterances not fully decoded is recorded per threshold."""
+    from specenh.frontends.auto_tune import format_table, tune_first_look, tune_margin
+
+    # u0: identity 0.95 and right; u1: identity 0.85, fe right; u2: identity 0.6, fe right
+    a = _cands("a", [[0.95, 0.99], [0.85, 0.95], [0.6, 0.9]], [[0, 3], [4, 1], [5, 2]])
+    res = tune_margin([a], [0.02])
+    assert res.margin == 0.02 and res.wer["a"][0] == pytest.approx((3 + 1 + 2) / 30)
+    tune_first_look([a], res, [0.9, 0.8, 0.5])
+    assert res.first_looks == [1.0, 0.9, 0.8, 0.5]
+    # 1.0 -> threshold 0.98 (the free part only): nothing skipped; 0.9 skips u0 (better), 0.8 also u1 (as full),
+    # 0.5 also u2 (worse than decoding everything): 0.8 is kept, the lowest harmless threshold
+    assert res.first_look_skip == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])
+    assert res.first_look_wer["a"] == pytest.approx([6 / 30, 3 / 30, 6 / 30, 9 / 30])
+    assert res.first_look == 0.8 and "skip 67% <- kept" in format_table(res)
+    assert res.to_dict()["first_look"] == 0.8
+
+
+def test_first_look_decodes_only_the_unsure_and_chooses_as_the_log_predicts():
+    """decode_and_choose with a first look: the fallback is decoded for all, the others only where its
+    confidence is below min(t, 1 - margin); the free part (>= 1 - margin) never changes a choice."""
+    from specenh.stages.decode import decode_and_choose
+
+    B = 4
+    table = {0: [0.99, 0.5, 0.8, 0.95], 1: [1.0, 0.9, 0.7, 0.99]}  # per candidate (the feature value), confidences
+
+    class FakeASR:
+        rows = 0
+
+        def decode_with_confidence(self, x, lens):
+            FakeASR.rows += x.shape[0]
+            k = x[:, 0, 0].long().tolist()
+            u = x[:, 1, 0].long().tolist()
+            return [f"c{a}u{b}" for a, b in zip(k, u)], torch.tensor([table[a][b] for a, b in zip(k, u)])
+
+    def cand(k):
+        y = torch.zeros(B, 2, 3)
+        y[:, 0], y[:, 1] = k, torch.arange(B)[:, None].float()
+        return (f"c{k}", y, torch.full((B,), 3))
+
+    cands = [cand(0), cand(1)]
+    full = decode_and_choose(FakeASR(), cands, margin=0.02)
+    assert full[1] == [0, 1, 0, 1] and FakeASR.rows == 2 * B
+    FakeASR.rows = 0
+    free = decode_and_choose(FakeASR(), cands, margin=0.02, first_look=1.0)  # threshold 0.98: u0 only
+    assert free[1] == full[1] and FakeASR.rows == B + 3 and free[3][1][0][0] is None
+    assert torch.isnan(free[2][1, 0]) and not torch.isnan(free[2][1, 1:]).any()
+    FakeASR.rows = 0
+    look = decode_and_choose(FakeASR(), cands, margin=0.02, first_look=0.9)  # u0 and u3 keep the fallback
+    assert look[1] == [0, 1, 0, 0] and FakeASR.rows == B + 2 and look[0] == ["c0u0", "c1u1", "c0u2", "c0u3"]
+
+
+def test_frame_budget_batches_give_the_same_hypotheses(tiny_set, tmp_path):
+    """--batch-frames only regroups the length-sorted batches: every hypothesis is the same (batch-invariant
+    decoding), for a plain front-end and for one that chooses among candidates."""
+    from specenh.features.io import length_sorted_batches, read_utt2num_frames
+    from specenh.stages.decode import decode_job
+
+    asr_path, noisy, clean = str(tiny_set / "asr.nemo"), tiny_set / "noisy", tiny_set / "clean"
+    n2f = read_utt2num_frames(noisy / "utt2num_frames")
+    budget = 2 * max(n2f.values()) - 1  # one long utterance per batch at most
+    assert len(list(length_sorted_batches(n2f, 32, budget))) > len(list(length_sorted_batches(n2f, 32)))
+    conf = tmp_path / "auto.yaml"
+    conf.write_text("members: [identity, oracle]\ninference: {margin: 0.001}\n")
+    for spec in ("identity", str(conf)):
+        a, b = tmp_path / f"a_{Path(spec).stem}", tmp_path / f"b_{Path(spec).stem}"
+        decode_job(noisy, spec, asr_path, a, clean_feats_dir=clean)
+        decode_job(noisy, spec, asr_path, b, clean_feats_dir=clean, batch_frames=budget)
+        assert (a / "hyp.1").read_text() == (b / "hyp.1").read_text()
+
+
+def test_long_candidates_go_to_the_asr_within_a_frame_budget():
+    """Candidates decoded together are cut into ASR calls of at most max_frames padded frames (at least one
+    utterance): a 3-minute file's nine candidates no longer go in one call (17 GB RSS before)."""
+    from specenh.stages.decode import decode_and_choose
+
+    calls = []
+
+    class FakeASR:
+        def decode_with_confidence(self, x, lens):
+            calls.append(tuple(x.shape))
+            return ["h"] * x.shape[0], x[:, 0, 0].clone()
+
+    cands = [(f"c{k}", torch.full((1, 2, 1000), 0.1 * k), torch.tensor([1000])) for k in range(5)]
+    texts, best, conf, _ = decode_and_choose(FakeASR(), cands, max_frames=2500)
+    assert calls == [(2, 2, 1000), (2, 2, 1000), (1, 2, 1000)] and best == [4]
+    calls.clear()
+    decode_and_choose(FakeASR(), cands, max_frames=500)  # longer than the budget: one at a time
+    assert calls == [(1, 2, 1000)] * 5

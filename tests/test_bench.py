@@ -93,3 +93,20 @@ def test_peak_memory_sees_a_peak_after_a_larger_one():
     out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, timeout=120, check=True)
     big, small = json.loads(out.stdout.strip().splitlines()[-1])
     assert big > 150 and 35 < small < 150, (big, small)
+
+
+def test_bucketed_rows_sit_next_to_batch_1():
+    """--batch-frames: a bucketed row after batch 1 and 32, each with its ratio to batch 1 in the same run;
+    the buckets hold at most the budget of padded frames."""
+    from specenh.bench.core import _feat_batches, bench_frontends, synthetic_audio
+
+    waves = synthetic_audio(6, 0.5, spread=(0.25, 3.0))
+    rows = bench_frontends(waves, 1, "cpu", 4, 0.01, ["specsub", "inpaint"], batches=(1, 4), batch_frames=100)
+    names = [(r.name, r.batch) for r in rows]
+    assert names[:3] == [("specsub (default size)", 1), ("specsub (default size)", 4),
+                         ("specsub (default size) [bucketed, <= 100 frames]", 4)]
+    for r in rows:
+        if r.batch != 1 or "bucketed" in r.name:
+            assert r.ratio_to == "batch 1" and r.ratio > 0
+    feats = [torch.zeros(80, n) for n in (30, 60, 90, 40)]
+    assert all(x.shape[0] * x.shape[-1] <= 100 for x, _ in _feat_batches(feats, 4, 100))

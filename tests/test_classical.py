@@ -7,7 +7,7 @@ import torch
 
 from specenh.frontends import FrontEnd, build, resolve
 from specenh.frontends.classical import (lsa_factor, noise_psd, recursive_smooth, sliding_min, stft_config)
-from specenh.vocoder.stft import stft
+from specenh.vocoder.framing import stft
 
 SR = 16000
 

@@ -572,3 +572,23 @@ def test_stereo_downmix_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     assert x.shape == (1600,) and np.allclose(x, 0.3, atol=1e-4)
     assert any("'s-st'" in r.message and str(p) in r.message and "2 channels to mono" in r.message
                for r in caplog.records)
+
+
+def test_digit_transcripts_warn(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Digits the ASR would write as words: valid, but a warning names the count and an example."""
+    _write(data_dir / "text", [f"{u} {'call 911 now' if u == 'spk1-b' else t}" for u, (_, t, _) in UTTS.items()])
+    with caplog.at_level(logging.WARNING):
+        validate_data_dir(data_dir)
+    assert "1 of 4 transcripts contain digits" in caplog.text and "'spk1-b'" in caplog.text
+    caplog.clear()
+    _write(data_dir / "text", [f"{u} {t}" for u, (_, t, _) in UTTS.items()])
+    with caplog.at_level(logging.WARNING):
+        validate_data_dir(data_dir)
+    assert "digits" not in caplog.text
+
+
+def test_an_id_with_whitespace_is_named_as_such(data_dir: Path) -> None:
+    lines = _lines(data_dir / "wav.scp")
+    _write(data_dir / "wav.scp", [lines[0].replace("spk1-a ", "spk1 a ", 1)] + lines[1:])
+    msg = _raises(data_dir, "utterance id 'spk1 a' contains whitespace")
+    assert "file of utterance 'spk1' not found" not in msg

@@ -37,6 +37,29 @@ def test_fingerprint_and_marker(tmp_path, caplog):
     assert command_fingerprint(["specenh", "x", "--config", str(cfg)]) != command_fingerprint(["specenh", "x"])
 
 
+def test_a_changed_base_config_redoes_the_step(tmp_path):
+    """A variant states only what differs (``base:``): editing the base (or the base's base) changes the
+    fingerprint of every command naming the variant; a file without ``base:`` chains to nothing."""
+    from specenh.utils.done import base_files
+
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("model: {capacity: 16}\n")
+    (tmp_path / "r").mkdir()
+    mid = tmp_path / "r" / "stylegan.yaml"
+    mid.write_text("base: ../shared.yaml\nmodel: {capacity: 4}\n")
+    var = tmp_path / "r" / "stylegan_psi1.yaml"
+    var.write_text("base: stylegan.yaml\nmodel: {psi: 1.0}\n")
+    assert base_files(var) == [str(mid), str(tmp_path / "r" / ".." / "shared.yaml")]
+    assert base_files(shared) == []
+    argv = ["specenh", "train-frontend", "--config", str(var)]
+    before = command_fingerprint(argv)
+    shared.write_text("model: {capacity: 32}\n")
+    assert command_fingerprint(argv) != before
+    cyc = tmp_path / "c.yaml"
+    cyc.write_text("base: c.yaml\n")
+    assert base_files(cyc) == []  # the loader names the cycle; the fingerprint just stops
+
+
 def test_a_retrained_model_behind_a_frontend_yaml_redoes_its_steps(tmp_path, monkeypatch):
     """An inference variant's checkpoint and auto's members count like a model named on the command line:
     retraining one redoes the stage-5 steps (shell and per-job markers) that decoded through the YAML."""

@@ -51,10 +51,9 @@ def test_wave_frontend_and_data_dir(tmp_path):
     assert sr == 16000 and abs(len(y) - 16000) < 400
 
 
-def test_enhance_audio_chooses_as_stage5(tmp_path):
-    """On a data dir, enhance-audio picks, file for file, the candidate stage 5 picked (its `choice` file): an
-    observation-adding grid of a (random, tiny) StyleGAN and an `auto` with a margin whose members are
-    identity, that grid and a waveform front-end (its audio through the ASR's feature extractor)."""
+def _tiny_stage5_setup(tmp_path):
+    """A 5-utterance data dir, a tiny random NeMo ASR, its features, a random tiny StyleGAN with an alpha grid
+    (grid.yaml) and an auto (identity, the grid, specsub; margin 0.001). Returns (data dir, asr, feats)."""
     import torch
 
     from specenh.asr.train import build_model, train_tokenizer
@@ -99,6 +98,18 @@ def test_enhance_audio_chooses_as_stage5(tmp_path):
     (tmp_path / "grid.yaml").write_text(f"checkpoint: {tmp_path / 'gan.pt'}\ninference: {{alpha: [0.0, 0.5, 1.0]}}\n")
     (tmp_path / "auto.yaml").write_text(f"members: [identity, {tmp_path / 'grid.yaml'}, specsub]\n"
                                         "inference: {margin: 0.001}\n")
+    return d, asr, feats
+
+
+def test_enhance_audio_chooses_as_stage5(tmp_path):
+    """On a data dir, enhance-audio picks, file for file, the candidate stage 5 picked (its `choice` file): an
+    observation-adding grid of a (random, tiny) StyleGAN and an `auto` with a margin whose members are
+    identity, that grid and a waveform front-end (its audio through the ASR's feature extractor)."""
+    from specenh.data.kaldi import read_kv
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    d, asr, feats = _tiny_stage5_setup(tmp_path)
     for spec in (str(tmp_path / "grid.yaml"), str(tmp_path / "auto.yaml")):
         dec, out = tmp_path / ("dec_" + Path(spec).stem), tmp_path / ("enh_" + Path(spec).stem)
         decode_job(feats, spec, str(asr), dec, batch_size=2)
@@ -115,6 +126,37 @@ def test_enhance_audio_chooses_as_stage5(tmp_path):
     # auto's choices span the members (the waveform one included): the test compares real choices
     assert len(set(stage5.values())) >= 2 and set(stage5.values()) <= {
         "identity", "grid/alpha=0", "grid/alpha=0.5", "grid/alpha=1", "specsub"}
+
+
+def test_runtime_onnx_gives_stage5_and_enhance_audio_the_same_choices(tmp_path):
+    """--runtime onnx: the StyleGAN's network exported once (cached next to its checkpoint) and run in
+    onnxruntime; stage 5 and enhance-audio choose, file for file, what the PyTorch run chose."""
+    import pytest
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from specenh.data.kaldi import read_kv
+    from specenh.stages.decode import decode_job
+    from specenh.stages.decode_merge import merge_and_score
+
+    d, asr, feats = _tiny_stage5_setup(tmp_path)
+    spec = str(tmp_path / "auto.yaml")
+    choices = {}
+    for runtime in ("pytorch", "onnx"):
+        dec = tmp_path / f"dec_{runtime}"
+        decode_job(feats, spec, str(asr), dec, batch_size=2, runtime=runtime)
+        info = merge_and_score(feats, dec, nj=1, frontend=spec, asr_model=str(asr), n_boot=0)
+        choices[runtime] = read_kv(dec / "choice")
+        assert (dec / "hyp").read_text() == (tmp_path / "dec_pytorch" / "hyp").read_text()
+    assert choices["onnx"] == choices["pytorch"] and len(set(choices["pytorch"].values())) >= 2
+    graphs = list((tmp_path / "onnx").glob("stylegan.*.onnx"))
+    assert len(graphs) == 1  # exported once, next to gan.pt (the checkpoint the grid YAML names)
+    out = tmp_path / "enh_onnx"
+    assert main(["enhance-audio", "--input", str(d), "--frontend", spec, "--asr-model", str(asr),
+                 "--out-dir", str(out), "--n-iter", "2", "--runtime", "onnx"]) == 0
+    rows = {r["key"]: r for r in csv.DictReader(open(out / "enhance_audio.tsv"), delimiter="\t")}
+    assert {u: r["choice"] for u, r in rows.items()} == choices["pytorch"]
+    assert list((tmp_path / "onnx").glob("stylegan.*.onnx")) == graphs  # the cached graph was reused
 
 
 def test_never_overwrites_or_merges_inputs(tmp_path):
@@ -155,3 +197,32 @@ def test_lengths_skipped_files_and_a_missing_asr(tmp_path, capfd):
     rc = main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--frontend-opts", "alpha=0,1",
                "--out-dir", str(tmp_path / "o2")])
     assert rc != 0 and not (tmp_path / "o2" / "enhance_audio.tsv").exists()
+
+
+def test_empty_and_too_short_files_say_what_is_wrong(tmp_path):
+    """A 0-byte file is "empty", a file shorter than one frame hop names its length; the others go on."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "empty.wav").write_bytes(b"")
+    sf.write(src / "one.wav", np.full(1, 0.1, dtype=np.float32), 16000)
+    sf.write(src / "ok.wav", _tone(16000, 0.5), 16000)
+    rc = main(["enhance-audio", "--input", str(src), "--frontend", "identity", "--out-dir", str(tmp_path / "out")])
+    assert rc != 0
+    rows = {r["key"]: r for r in csv.DictReader(open(tmp_path / "out" / "enhance_audio.tsv"), delimiter="\t")}
+    assert rows["empty.wav"]["output_or_status"] == "failed: empty file (0 bytes)"
+    assert rows["one.wav"]["output_or_status"].startswith("failed: 1 sample(s) (0.1 ms at 16000 Hz): shorter than one")
+    assert rows["ok.wav"]["output_or_status"].endswith("ok.wav")
+
+
+def test_a_long_file_logs_its_steps(tmp_path, monkeypatch, capfd):
+    """Files longer than LONG_FILE_S log each step (the file bar alone says nothing for minutes)."""
+    import specenh.stages.enhance_audio as ea
+
+    monkeypatch.setattr(ea, "LONG_FILE_S", 0.5)
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "long.wav", _tone(16000, 1.0), 16000)
+    sf.write(src / "short.wav", _tone(16000, 0.3), 16000)
+    assert main(["enhance-audio", "--input", str(src), "--frontend", "specsub", "--out-dir", str(tmp_path / "o")]) == 0
+    steps = [m for m in capfd.readouterr().err.splitlines() if "s of audio)" in m]
+    assert steps and all("long.wav" in m for m in steps) and any("candidate output" in m for m in steps)

@@ -218,3 +218,32 @@ def test_bench_times_onnxruntime_next_to_pytorch_bwe(_onnx, tmp_path):
         assert ort.ratio_to == "PyTorch" and ort.ratio == pytest.approx(pt.wall_s / ort.wall_s)
         assert ort.threads == pt.threads == 1 and ort.audio_s == pt.audio_s and ort.extra["export_s"] > 0
     assert max(_ort_vs_torch(fe, tmp_path / "onnx" / "bwe_bwe.pt.onnx")) <= TOL
+
+
+def test_an_unwritable_out_fails_at_once_naming_it(tmp_path):
+    """No minute of exporting before finding out the file cannot be written (runs as root too: a missing
+    folder and a folder given as the file are checked; permissions where they bite)."""
+    import os
+    import time
+
+    from specenh.frontends.export import check_writable, export
+
+    fe = build("identity")
+    t0 = time.perf_counter()
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(FileNotFoundError, match="a_file/sub cannot be created"):
+        export(fe, tmp_path / "a_file" / "sub" / "m.onnx")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        export(fe, tmp_path)
+    assert time.perf_counter() - t0 < 5
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if not os.access(ro, os.W_OK):  # not root
+            with pytest.raises(PermissionError, match="not writable"):
+                check_writable(ro / "m.onnx")
+    finally:
+        ro.chmod(0o700)
+    check_writable(tmp_path / "new_dir" / "ok.onnx")  # a missing folder is made
+    assert (tmp_path / "new_dir").is_dir()

@@ -139,7 +139,7 @@ def test_pad_unpad_roundtrip():
 
 
 def test_enhance_writes_feature_dir(tmp_path, monkeypatch):
-    from specenh.stages.enhance import write_enhanced_feats
+    from specenh.stages.enhance_feats import write_enhanced_feats
 
     wav_scp, utt2spk = {}, {}
     for i, n in enumerate([16000, 9000]):
@@ -227,3 +227,17 @@ def test_extract_disk_full_removes_partial_ark(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(FeatWriter, "write", real)
     assert _extract_cli(data, tmp_path / "f", capsys)[0] == 0  # a rerun with room completes
     assert len(read_kv(tmp_path / "f" / "feats.1.scp")) == 3
+
+
+def test_standalone_extract_writes_feats_scp_or_says_how(tmp_path, capsys):
+    """One job (--nj 1, the default) merges itself; job 1 of 2 says which command writes feats.scp."""
+    from specenh.cli import main
+    from specenh.features.io import read_feats_scp
+
+    data, wavs = _small_dir(tmp_path)
+    rc, _ = _extract_cli(data, tmp_path / "one", capsys)
+    assert rc == 0 and set(read_feats_scp(tmp_path / "one" / "feats.scp")) == set(wavs)
+    rc = main(["extract-feats", "--data-dir", str(data), "--out-dir", str(tmp_path / "two"), "--nj", "2", "--job", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and not (tmp_path / "two" / "feats.scp").exists()
+    assert "job 1 of 2" in err and "--nj 2 --merge" in err

@@ -198,3 +198,45 @@ def test_second_run_in_one_dir_is_refused_before_writing(tmp_path):
     r = run_recipe(d, "--stage", "0", "--stop-stage", "0", *TINY)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "driver pid" in lock.read_text()
+    # the driver was killed (kill -9) but a job it started still holds the lock: the refusal says so and names it
+    dead = subprocess.run(["bash", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        lock.write_text(f"driver pid {dead} on host since now: ./specenh.sh ...\n")
+        r = run_recipe(d, "--stage", "1", "--stop-stage", "1", *TINY)
+        assert r.returncode != 0 and "That driver has exited, but its jobs still hold the lock" in r.stderr
+        assert str(holder.pid) in r.stderr
+    finally:
+        holder.kill()
+
+
+def test_every_run_sh_execs_the_driver():
+    """``exec ./specenh.sh``: run.sh becomes the driver, so killing run.sh kills the driver (not an orphan)."""
+    for run in sorted((REPO / "egs").glob("*/run.sh")):
+        text = run.read_text()
+        assert "exec ./specenh.sh" in text and text.count("./specenh.sh \\") == 1, run
+
+
+def test_setup_sh_starts_a_new_recipe(tmp_path):
+    """egs/TEMPLATE/setup.sh egs/<corpus>: the shared driver linked, the recipe's own files copied, --help works;
+    an existing dir or a dir elsewhere is refused."""
+    make_recipe_copy(tmp_path, "realspeech")
+    setup = tmp_path / "egs" / "TEMPLATE" / "setup.sh"
+    r = subprocess.run([str(setup), "egs/mycorpus"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    new = tmp_path / "egs" / "mycorpus"
+    assert (new / "specenh.sh").is_symlink() and os.readlink(new / "specenh.sh") == "../TEMPLATE/specenh.sh"
+    assert (new / "utils" / "run.pl").is_file() and (new / "local" / "data.sh").is_file()
+    assert (new / "conf" / "frontend" / "stylegan.yaml").is_file() and "setup.sh" in (new / "README.md").read_text()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    h = subprocess.run(["./run.sh", "--help"], cwd=new, capture_output=True, text=True, env=env)
+    assert h.returncode == 0 and "--frontends" in h.stdout + h.stderr
+    again = subprocess.run([str(setup), "egs/mycorpus"], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode != 0 and "exists; not touching it" in again.stderr
+    elsewhere = subprocess.run([str(setup), "mycorpus"], cwd=tmp_path, capture_output=True, text=True)
+    assert elsewhere.returncode != 0 and "directly under" in elsewhere.stderr
+    bad = subprocess.run([str(setup), "egs/x", "--from", "nope"], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode != 0 and "is not a recipe" in bad.stderr and not (tmp_path / "egs" / "x").exists()

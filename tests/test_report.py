@@ -139,3 +139,19 @@ def test_no_empty_section():
 
     lines = ["# T", "", "## A", "", "| x |", "", "## Empty", "", "", "## B", "text", "## Last", ""]
     assert drop_empty_sections(lines) == ["# T", "", "## A", "", "| x |", "", "## B", "text"]
+
+
+def test_snr_plot_keeps_noise_families_apart(tmp_path):
+    """pink-mix, white and babble sets at 5 dB are three noise families, never one zigzag line."""
+    from specenh.report.results import Entry, _snr_of
+
+    def entry(name, source, snr):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "condition.yaml").write_text(f"name: {name}\nsteps:\n  - type: noise\n    source: {source}\n"
+                                          f"    snr: [{snr}]\n")
+        return Entry(name, "identity", d, {"feats_dir": str(d)}, {"wer": 0.5})
+
+    assert _snr_of(entry("n5", "[pink, babble, bursts, hum]", 5)) == (5.0, "pink+babble+bursts+hum")
+    assert _snr_of(entry("w5", "white", 5)) == (5.0, "white")
+    assert _snr_of(Entry("clean", "identity", tmp_path, {"feats_dir": str(tmp_path / "none")}, {})) is None

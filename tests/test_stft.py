@@ -62,7 +62,7 @@ def _old_np_istft(spec: np.ndarray, cfg: StftConfig, length: int) -> np.ndarray:
     return np.pad(out, (0, length - len(out))) if len(out) < length else out
 
 
-class _OldVocoderFraming:  # specenh/vocoder/stft.py (symmetric Hann, reciprocal envelope)
+class _OldVocoderFraming:  # specenh/vocoder/framing.py (symmetric Hann, reciprocal envelope)
     def __init__(self, n_fft, hop, win, batch, n, num_samples=None, frames=None, dtype=torch.float32):
         self.n_fft, self.hop, self.win, self.batch, self.n = n_fft, hop, win, batch, n
         self.t = 1 + n // hop
@@ -178,7 +178,7 @@ def test_degradations_use_it() -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_vocoder_caller_equals_former_framing(dtype: torch.dtype) -> None:
     from specenh.features.config import FeatureConfig
-    from specenh.vocoder import stft as vs
+    from specenh.vocoder import framing as vs
 
     fc = FeatureConfig()
     cfg = vs.framing_of(fc)

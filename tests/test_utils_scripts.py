@@ -338,3 +338,40 @@ def test_validate_data_dir_sh_missing_files(tmp_path: Path) -> None:
     assert r.returncode != 0 and "wav.scp" in r.stderr
     r = run(UTILS / "validate_data_dir.sh")
     assert r.returncode != 0 and "Usage" in r.stdout
+
+
+def test_run_pl_keeps_the_log_of_a_run_that_did_not_finish(tmp_path: Path) -> None:
+    """A rerun (e.g. a resumed training) keeps the killed or failed run's log as <log>.1, .2, ...; a finished
+    run's log is overwritten as in Kaldi."""
+    log = tmp_path / "log" / "train.log"
+    log.parent.mkdir()
+    log.write_text("# specenh train-frontend ...\n# Started at x\nstep 10/500\n")  # killed: no "Ended" line
+    r = run(UTILS / "run.pl", "log/train.log", "exit 4", cwd=tmp_path)
+    assert r.returncode != 0 and "kept as" in r.stderr
+    assert (tmp_path / "log" / "train.log.1").read_text().endswith("step 10/500\n")
+    r = run(UTILS / "run.pl", "log/train.log", "echo resumed", cwd=tmp_path)  # the failed run's log goes to .2
+    assert r.returncode == 0 and "resumed" in log.read_text()
+    assert "Ended (code 4)" in (tmp_path / "log" / "train.log.2").read_text()
+    r = run(UTILS / "run.pl", "log/train.log", "echo again", cwd=tmp_path)  # a finished log is overwritten
+    assert r.returncode == 0 and "again" in log.read_text() and not (tmp_path / "log" / "train.log.3").exists()
+
+
+def test_step_reruns_when_its_inputs_were_rewritten(tmp_path: Path) -> None:
+    """step_inputs="FILE..." step NAME CMD: skipped while the files are unchanged, rerun once one is rewritten
+    (stage 1/2's validation after the data were remade with another seed)."""
+    import os
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("u1 /x.wav\n")
+    script = (f"set -e; done_dir={tmp_path}/done; source {UTILS}/step.sh; "
+              f"step_inputs='{data}/wav.scp' step check bash -c 'echo ran >> {tmp_path}/count'")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    for _ in range(2):
+        subprocess.run(["bash", "-c", script], check=True, env=env, capture_output=True)
+    assert (tmp_path / "count").read_text().count("ran") == 1
+    time.sleep(0.01)
+    (data / "wav.scp").write_text("u1 /y.wav\n")
+    r = subprocess.run(["bash", "-c", script], check=True, env=env, capture_output=True, text=True)
+    assert (tmp_path / "count").read_text().count("ran") == 2 and "redo check" in r.stderr

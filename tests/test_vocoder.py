@@ -11,7 +11,7 @@ from specenh.vocoder import (DeGLIDenoiser, MelRefiner, deemphasis, deep_griffin
                              griffin_lim, logmel_to_magnitude, logmel_to_wave, preemphasis, refiner_loss,
                              train_degli, train_refiner)
 from specenh.vocoder.mel import logmel_to_melpower, mel_to_power, nnls_scipy
-from specenh.vocoder.stft import istft, stft
+from specenh.vocoder.framing import istft, stft
 
 CFG = FeatureConfig()
 SR = 16000

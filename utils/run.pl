@@ -194,10 +194,31 @@ def last_error_line(log: str, max_len: int = 300) -> str | None:
     return None
 
 
+
+def keep_unfinished(log: Path) -> Path | None:
+    """A log whose run did not end with code 0 (killed, failed) is renamed to ``<log>.1`` (``.2``, ... if
+    taken) before a rerun writes ``log``, so a resumed run never wipes the record of the run it resumes.
+    A finished run's log is overwritten, as in Kaldi. Returns the new name, if any."""
+    if not log.is_file() or log.stat().st_size == 0:
+        return None
+    with open(log, "rb") as f:
+        f.seek(max(0, log.stat().st_size - 4096))
+        tail = f.read().decode("utf-8", errors="replace")
+    if "# Ended (code 0)" in tail:
+        return None
+    n = 1
+    while log.with_name(f"{log.name}.{n}").exists():
+        n += 1
+    kept = log.with_name(f"{log.name}.{n}")
+    log.rename(kept)
+    print(f"{PROG}: {log} is the log of a run that did not finish; kept as {kept}", file=sys.stderr)
+    return kept
+
+
 class Runner:
     """Runs the jobs with bounded parallelism; kills them all on SIGINT/SIGTERM."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec) -> None:  # noqa: D107
         self.spec = spec
         self.slots = threading.Semaphore(spec.max_jobs)
         self.lock = threading.Lock()
@@ -210,6 +231,7 @@ class Runner:
         log = Path(substitute(self.spec.log, self.spec.var, job))
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
+            keep_unfinished(log)
             with open(log, "w", encoding="utf-8") as f:
                 f.write(f"# {cmd} \n# Started at {date_string()}\n#\n")
                 f.flush()

@@ -4,12 +4,15 @@
 # Runs CMD unless ${done_dir}/NAME.done holds the fingerprint of this very command: its words and the bytes
 # of the config files it names (python -m specenh.utils.done fingerprint; the same convention as the Python
 # jobs' markers). A marker of another command or config is redone, with a log line; --overwrite true
-# (overwrite=true) redoes every step. The marker is written only after CMD succeeded.
+# (overwrite=true) redoes every step. The marker is written only after CMD succeeded. step_inputs="FILE..."
+# (set for one call: step_inputs="d/wav.scp d/text" step NAME CMD) adds files CMD reads to the fingerprint
+# by size and time, so a step over a data dir reruns when the data dir was rewritten.
 # Needs: done_dir, overwrite; uses log() when the caller defines it.
 step() {
   local name=$1; shift
   local marker=${done_dir}/${name}.done fp
-  fp=$(python -m specenh.utils.done fingerprint -- "$@")
+  # shellcheck disable=SC2086  # step_inputs: a space-separated list of files
+  fp=$(python -m specenh.utils.done fingerprint ${step_inputs:+--inputs ${step_inputs}} -- "$@")
   if [ -f "${marker}" ] && [ "${overwrite:-false}" != true ]; then
     if [ "$(cut -d' ' -f1 "${marker}")" = "${fp}" ]; then
       _step_log "  skip ${name} (done; --overwrite true to redo)"; return 0

@@ -50,6 +50,8 @@ frontends="identity oracle"                   # front-ends to train (stage 4) an
 frontend_conf_dir=conf/frontend               # <name>.yaml per trainable front-end
 frontend_args=""        # key=value overrides of every front-end config; name:key=value for one front-end
 decode_batch_size=32    # utterances per decoding batch (results do not depend on it)
+decode_batch_frames=0   # and padded frames per decoding batch (0: no limit; results do not depend on it)
+runtime=pytorch         # pytorch | onnx: the front-ends' networks in onnxruntime (stages 4-5 decodes, 7; exported once)
 device=cpu              # cpu | cuda (decoding, enhancement)
 results=RESULTS.md      # stage 6 writes this report
 resynth_max_utts=50     # stage 7: utterances per set resynthesised and scored with signal metrics
@@ -88,7 +90,13 @@ run_lock=${expdir}/.run.lock
 if command -v flock >/dev/null 2>&1; then
   exec 9<>"${run_lock}"
   if ! flock -n 9; then
-    log "another run is active in $(pwd) (${run_lock}: $(tr '\n' ' ' < "${run_lock}")); nothing was run." \
+    dpid=$(sed -n 's/^driver pid \([0-9]*\).*/\1/p' "${run_lock}" | head -n 1)
+    gone=""
+    if [ -n "${dpid}" ] && ! kill -0 "${dpid}" 2>/dev/null; then  # its jobs inherited the lock and still run
+      holders=$(fuser "${run_lock}" 2>/dev/null | tr -s ' ' '\n' | grep -vx "$$" | tr '\n' ' ')
+      gone=" That driver has exited, but its jobs still hold the lock${holders:+ (pids: ${holders% })}."
+    fi
+    log "another run is active in $(pwd) (${run_lock}: $(tr '\n' ' ' < "${run_lock}")); nothing was run.${gone}" \
         "Wait for it, or stop it (kill the driver and its workers: pkill -f 'specenh.sh'), then rerun"
     exit 1
   fi
@@ -103,6 +111,12 @@ case "${cmd}" in
   slurm) cmd="utils/slurm.pl --config ${slurm_conf}" ;;
 esac
 ow_flag=""; [ "${overwrite}" = true ] && ow_flag=--overwrite
+case "${runtime}" in  # nothing added for pytorch: the steps of earlier runs stay done
+  pytorch) runtime_opt="" ;;
+  onnx) runtime_opt="--runtime onnx" ;;
+  *) log "--runtime must be pytorch or onnx, got '${runtime}'"; exit 1 ;;
+esac
+batch_frames_opt=""; [ "${decode_batch_frames}" != 0 ] && batch_frames_opt="--batch-frames ${decode_batch_frames}"
 online=false
 case "${train_data}" in
   precomputed) ;;
@@ -195,6 +209,13 @@ write_report() {
   log "wrote ${results}"
 }
 
+# the files of a data dir that exist (a validation step reruns when any of them was rewritten)
+data_files() {
+  local f
+  for f in wav.scp text utt2spk spk2utt utt2dur clean.scp utt2gain; do [ -f "$1/${f}" ] && echo "$1/${f}"; done
+  true
+}
+
 all_sets() { echo "${train_set} ${valid_set} ${test_sets}"; }
 feat_sets() {  # the clean sets stage 3 featurises (online: the training set only for the reference ASR)
   if ! ${online}; then all_sets; return 0; fi
@@ -217,7 +238,7 @@ if stage_on 1; then
   begin_stage 1 "data preparation"
   step stage1.data local/data.sh --stage 1 --stop-stage 1 --nj "${nj}" ${local_data_opts}
   for s in $(all_sets); do
-    step "stage1.validate.${s}" utils/validate_data_dir.sh "${datadir}/${s}"
+    step_inputs=$(data_files "${datadir}/${s}") step "stage1.validate.${s}" utils/validate_data_dir.sh "${datadir}/${s}"
   done
 fi
 
@@ -235,7 +256,7 @@ if stage_on 2; then
       par_step "stage2.${s}_${c}" "${out}/log/degrade.JOB.log" merge \
         specenh degrade --src-dir "${datadir}/${s}" --condition "${degrade_conf_dir}/${c}.yaml" \
           --out-dir "${out}" --wav-dir "${dumpdir}/wav/${s}_${c}" --split "${split}" --seed "${seed}"
-      step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
+      step_inputs=$(data_files "${out}") step "stage2.${s}_${c}.validate" utils/validate_data_dir.sh "${out}"
     done
   done
 fi
@@ -312,7 +333,7 @@ if stage_on 4; then
     par_step "stage4.${f}.valid" "${expdir}/frontend_${f}/log/valid_decode.JOB.log" "score --seed ${seed}" \
       specenh decode --feats-dir "${vdirs[@]}" --out-dir "${vodirs[@]}" --frontend "${frontend_conf_dir}/${f}.yaml" \
         --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${fe_valid_set}" \
-        --batch-size "${decode_batch_size}" --device "${device}"
+        --batch-size "${decode_batch_size}" --device "${device}" ${runtime_opt} ${batch_frames_opt}
     step "stage4.${f}.tune" specenh tune-auto --config "${frontend_conf_dir}/${f}.yaml" --decode-dirs "${vodirs[@]}" \
       --out "${tuned}"
     log "  ${f}: $(grep -m1 'margin:' "${tuned}" | sed 's/^ *//') (validation table: ${tuned})"
@@ -335,7 +356,7 @@ if stage_on 5; then
       par_step "stage5.${s}_${f}" "${expdir}/decode/log/${s}_${f}.JOB.log" "score --seed ${seed}" \
         specenh decode --feats-dir "${fdirs[@]}" --out-dir "${odirs[@]}" --frontend "${fe}" \
           --asr-model "${asr_path}" --clean-feats-dir "${dumpdir}/feats/${s}" --batch-size "${decode_batch_size}" \
-          --device "${device}"
+          --device "${device}" ${runtime_opt} ${batch_frames_opt}
     done
   done
 fi
@@ -359,7 +380,7 @@ if stage_on 7; then
       bg_step "stage7.${s}_${c}.${fe_hash}" ${cmd} "${expdir}/resynth/log/resynth.${s}_${c}.${fe_hash}.log" \
         specenh resynth --feats-dir "${dumpdir}/feats/${s}_${c}" --data-dir "${datadir}/${s}_${c}" \
           --frontend "${specs[@]}" --out-dir "${odirs[@]}" --decode-dir "${ddirs[@]}" --max-utts "${resynth_max_utts}" \
-          --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${resynth_opts}
+          --device "${device}" ${judge_model:+--judge-model "${judge_model}"} ${runtime_opt} ${resynth_opts}
     done
   done
   bg_wait

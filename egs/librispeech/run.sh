@@ -6,7 +6,7 @@
 #        sbatch --gres=gpu:1 -c 16 --mem 64G run.sh --ngpu 1 --device cuda                (one allocation)
 set -euo pipefail
 
-./specenh.sh \
+exec ./specenh.sh \
   --nj 16 \
   --train_set train_clean_100 --valid_set dev_clean --test_sets "test_clean test_other" \
   --train_conditions "musan_0db musan_5db musan_10db bandlimit_2k holes30 codec_mulaw8k reverb" \

@@ -5,7 +5,7 @@
 #        (without --ljspeech_root, stage 0 downloads the corpus)
 set -euo pipefail
 
-./specenh.sh \
+exec ./specenh.sh \
   --train_set train --valid_set dev --test_sets test \
   --train_conditions "noise_0db noise_5db noise_10db bandlimit_2k holes30 codec_mulaw8k reverb" \
   --test_conditions "noise_0db noise_5db noise_10db noise_20db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb" \

@@ -10,7 +10,7 @@ set -euo pipefail
 train_conditions="noise_0db noise_5db noise_10db noise_babble_5db bandlimit_2k holes30 codec_mulaw8k reverb"
 test_conditions="noise_0db noise_5db noise_10db noise_20db noise_white_5db noise_babble_5db bandlimit_1k bandlimit_2k bandlimit_4k holes30 codec_mulaw8k reverb griffinlim32"
 
-./specenh.sh \
+exec ./specenh.sh \
   --nj 2 \
   --train_set train --valid_set dev --test_sets test \
   --train_conditions "${train_conditions}" \

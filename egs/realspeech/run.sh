@@ -15,7 +15,7 @@ data_opts="--train_dir ${shared}/librispeech_clips/librispeech_train-clean-100
 train_conditions="real_noise_0db real_noise_5db real_noise_10db noise_babble_5db bandlimit_2k holes30 codec_mulaw8k reverb"
 test_conditions="real_noise_0db real_noise_5db real_noise_10db real_babble_5db bandlimit_2k holes30 codec_mulaw8k reverb"
 
-./specenh.sh \
+exec ./specenh.sh \
   --nj 2 \
   --train_set train --valid_set dev --test_sets test \
   --train_conditions "${train_conditions}" --test_conditions "${test_conditions}" \

@@ -11,7 +11,7 @@ def _run(args: argparse.Namespace) -> int:
     rows = bench.run(sections, device=args.device, threads=args.threads, quick=args.quick, out_json=args.out,
                      frontends=args.frontends, asr_model=args.asr_model, recipe_dir=args.recipe_dir,
                      train_config=args.train_config, work_dir=args.work_dir, num_utts=args.num_utts,
-                     onnx=args.onnx)
+                     onnx=args.onnx, batch_frames=args.batch_frames, varied_lengths=args.varied_lengths)
     print(f"machine: {bench.machine_info(args.device)}")
     print(bench.format_table(rows))
     print(f"written: {args.out}")
@@ -39,6 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", default="exp/bench", help="where the random ASR is built")
     p.add_argument("--onnx", action="store_true",
                    help="frontends section: also export each exportable front-end to ONNX (into <work-dir>/onnx) and "
-                        "time onnxruntime on the CPU with the same inputs and threads (needs pip install -e .[export])")
+                        "time onnxruntime on the CPU with the same inputs and threads; stage5 section: each front-end "
+                        "also under --runtime onnx (needs pip install -e .[export])")
     p.add_argument("--num-utts", type=int, default=None, help="synthetic utterances (4 s each; default 64, quick 8)")
+    p.add_argument("--batch-frames", type=int, default=0,
+                   help="frontends section: also length-bucketed batches of at most this many padded frames "
+                        "(as specenh decode --batch-frames), next to batch 1 and 32")
+    p.add_argument("--varied-lengths", action="store_true",
+                   help="synthetic utterances of 1-12 s instead of all 4 s (padding then costs what it does on "
+                        "real data)")
     p.set_defaults(func=_run)

@@ -56,12 +56,14 @@ def timeit(fn: Callable[[], object], min_time: float, warmup: int = 1) -> float:
             return el / n
 
 
-def synthetic_audio(num: int, seconds: float, sr: int = 16000, seed: int = 0) -> list[np.ndarray]:
-    """Speech-like test signals (harmonic complex with a moving pitch, syllabic envelope, noise)."""
+def synthetic_audio(num: int, seconds: float, sr: int = 16000, seed: int = 0,
+                    spread: tuple[float, float] = (0.8, 1.2)) -> list[np.ndarray]:
+    """Speech-like test signals (harmonic complex with a moving pitch, syllabic envelope, noise), each
+    ``seconds`` times a factor drawn uniformly from ``spread``."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(num):
-        n = int(sr * seconds * rng.uniform(0.8, 1.2))
+        n = int(sr * seconds * rng.uniform(*spread))
         t = np.arange(n) / sr
         f0 = 110 + 40 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t)
         ph = 2 * np.pi * np.cumsum(f0) / sr
@@ -212,13 +214,15 @@ def _time_over_batches(fn: Callable, inputs: list[tuple[torch.Tensor, torch.Tens
     return sec, m.mb
 
 
-def _feat_batches(feats: list[torch.Tensor], batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    from specenh.features.io import pad_batch
+def _feat_batches(feats: list[torch.Tensor], batch: int, max_frames: int | None = None
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Length-sorted batches of at most ``batch`` utterances (and ``max_frames`` padded frames: bucketed)."""
+    from specenh.features.io import length_sorted_batches, pad_batch
 
     out = []
-    order = sorted(range(len(feats)), key=lambda i: feats[i].shape[-1])
-    for i in range(0, len(order), batch):
-        x, xl = pad_batch([feats[j].T for j in order[i : i + batch]])
+    lengths = {str(i): int(f.shape[-1]) for i, f in enumerate(feats)}
+    for b in length_sorted_batches(lengths, batch, max_frames):
+        x, xl = pad_batch([feats[int(j)].T for j in b])
         out.append((x.to(feats[0].device), xl.to(feats[0].device)))
     return out
 
@@ -270,9 +274,12 @@ def _time_onnx(sess, inputs: list[tuple[torch.Tensor, torch.Tensor]], min_time: 
 
 def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: int, min_time: float,
                     specs: list[str] | None = None, batches: tuple[int, ...] = (1, 32), onnx: bool = False,
-                    work_dir: str | Path = "exp/bench") -> list[Row]:
+                    work_dir: str | Path = "exp/bench", batch_frames: int = 0) -> list[Row]:
     """Inference of each registered front-end at its default size (and of any checkpoint or name in
     ``specs``), batch 1 and batch 32: x real time of the front-end alone (its input already in memory).
+    ``batch_frames``: also length-bucketed batches of at most ``batch_frames`` padded 10-ms frames (and the
+    largest of ``batches`` utterances), the way ``specenh decode --batch-frames`` batches, with the ratio to
+    batch 1.
 
     ``onnx``: also export each exportable front-end (:mod:`specenh.frontends.export`) and time onnxruntime
     (CPU, the same thread count) on the same batches, in a row next to PyTorch's with the ratio
@@ -296,24 +303,33 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
                 log.warning("onnx: onnxruntime is timed on the CPU only (--device cpu)")
             else:
                 ort = _onnx_session(fe, label, threads, work_dir)
-        for b in batches:
+        first = None
+        for b, frames in [(b, None) for b in batches] + ([(max(batches), batch_frames)] if batch_frames else []):
             if fe.domain == "logmel":
-                inputs = _feat_batches(feats, b)
+                inputs = _feat_batches(feats, b, frames)
             else:
-                from specenh.features.io import pad_batch
+                from specenh.features.io import length_sorted_batches, pad_batch
 
                 inputs = []
-                for i in range(0, len(wave_t), b):
-                    x, xl = pad_batch([w[:, None] for w in wave_t[i : i + b]])
+                lengths = {str(i): len(w) // 160 for i, w in enumerate(wave_t)}
+                for idx in length_sorted_batches(lengths, b, frames):
+                    x, xl = pad_batch([wave_t[int(i)][:, None] for i in idx])
                     inputs.append((x[:, 0, :].to(device), xl.to(device)))
 
             sec, mb = _time_over_batches(fe.enhance, inputs, device, min_time)
-            rows.append(Row("frontends", label, audio_s / sec, threads, device, b, audio_s, sec, mb,
-                            extra={"params": n_params, "domain": fe.domain}))
-            log.info("front-end %s batch %d: %.0fx real time", label, b, audio_s / sec)
+            name = label + (f" [bucketed, <= {frames} frames]" if frames else "")
+            row = Row("frontends", name, audio_s / sec, threads, device, b, audio_s, sec, mb,
+                      extra={"params": n_params, "domain": fe.domain, "batches": len(inputs),
+                             **({"batch_frames": frames} if frames else {})})
+            if b == 1 and not frames:
+                first = row
+            elif first is not None:
+                row.ratio_to, row.ratio = "batch 1", first.wall_s / sec  # > 1: faster than one at a time
+            rows.append(row)
+            log.info("front-end %s batch %d: %.0fx real time", name, b, audio_s / sec)
             if ort is not None:
                 osec, omb = _time_onnx(ort[0], inputs, min_time)
-                rows.append(Row("frontends", f"{label} [onnxruntime]", audio_s / osec, threads, "cpu", b, audio_s,
+                rows.append(Row("frontends", f"{name} [onnxruntime]", audio_s / osec, threads, "cpu", b, audio_s,
                                 osec, omb, ratio_to="PyTorch", ratio=sec / osec,
                                 extra={"params": n_params, "domain": fe.domain, "export_s": ort[1]}))
                 log.info("front-end %s batch %d, onnxruntime: %.0fx real time (%.2f x PyTorch)", label, b,
@@ -362,9 +378,11 @@ def bench_asr(waves: list[np.ndarray], threads: int, device: str, batch: int, mi
 
 def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: list[str] | None = None,
                  max_utts: int | None = None, test_set: str = "test", condition: str = "noise_5db",
-                 asr_model: str | Path | None = None) -> list[Row]:
+                 asr_model: str | Path | None = None, onnx: bool = False) -> list[Row]:
     """The whole stage-5 path on a recipe's test set: read features -> enhance -> decode -> score,
-    x real time, wall clock from the first read to the score (the ASR and front-end loads excluded)."""
+    x real time, wall clock from the first read to the score (the ASR and front-end loads excluded).
+    ``onnx``: each front-end with a network also under ``--runtime onnx`` (:mod:`specenh.stages.runtime`; the
+    graph exported beforehand, cached), in a row next to PyTorch's with the ratio and both WERs."""
     from specenh.asr.base import load_asr
 
     rd = Path(recipe_dir)
@@ -380,13 +398,14 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
     cwd = os.getcwd()
     os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)
     try:
-        return _stage5_rows(asr, specs, fdir.relative_to(rd), cdir.relative_to(rd), threads, device, max_utts)
+        return _stage5_rows(asr, specs, fdir.relative_to(rd), cdir.relative_to(rd), threads, device, max_utts,
+                            runtimes=("pytorch", "onnx") if onnx else ("pytorch",))
     finally:
         os.chdir(cwd)
 
 
 def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, device: str,
-                 max_utts: int | None) -> list[Row]:
+                 max_utts: int | None, runtimes: tuple[str, ...] = ("pytorch",)) -> list[Row]:
     from specenh.data.kaldi import read_kv
     from specenh.stages.decode import decode_utts
     from specenh.features.io import read_utt2num_frames
@@ -398,23 +417,35 @@ def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, de
     utts = sorted(read_utt2num_frames(fdir / "utt2num_frames"))[: max_utts or None]
     refs = read_kv(fdir / "text", allow_empty_value=True)
     rows: list[Row] = []
+    from specenh.stages.runtime import OnnxFrontEnd, with_runtime
+
     for spec in specs:
-        fe = resolve(spec)
-        cands: dict[str, dict] = {}
-        with _Mem(device) as m:
-            t0 = time.perf_counter()
-            hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
-                                       device=device, candidates=cands)
-            res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
-            sec = time.perf_counter() - t0
-        k = len(next(iter(cands.values()))["labels"]) if cands else 1  # outputs decoded per utterance
-        name = (f"stage 5: {fdir.name} -> {member_label(spec)}"
-                + (f" ({k} candidates, each decoded)" if k > 1 else "") + " -> score")
-        row = Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
-                  extra={"utts": len(utts), "wer": res.wer, "candidates": k})
-        if rows and rows[0].extra.get("candidates") == 1 and member_label(specs[0]) == "identity":
-            row.ratio_to, row.ratio = "identity", row.xrt / rows[0].xrt  # < 1: the cost of the front-end
-        rows.append(row)
+        torch_row = None
+        for runtime in runtimes:
+            fe = with_runtime(resolve(spec), runtime, spec=spec, threads=threads)  # export before the clock
+            if runtime != "pytorch" and not any(isinstance(m, OnnxFrontEnd) for _, m in fe.members()):
+                continue  # nothing of it runs in onnxruntime
+            cands: dict[str, dict] = {}
+            with _Mem(device) as m:
+                t0 = time.perf_counter()
+                hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=32, clean_feats_dir=cdir,
+                                           device=device, candidates=cands)
+                res = score({u: refs[u] for u in utts}, hyps, n_boot=0)
+                sec = time.perf_counter() - t0
+            k = len(next(iter(cands.values()))["labels"]) if cands else 1  # outputs decoded per utterance
+            name = (f"stage 5: {fdir.name} -> {member_label(spec)}"
+                    + (f" ({k} candidates, each decoded)" if k > 1 else "") + " -> score"
+                    + (" [front-end in onnxruntime]" if runtime != "pytorch" else ""))
+            row = Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
+                      extra={"utts": len(utts), "wer": res.wer, "candidates": k, "runtime": runtime})
+            if runtime != "pytorch" and torch_row is not None:
+                row.ratio_to, row.ratio = "PyTorch", row.xrt / torch_row.xrt  # > 1: onnxruntime is faster
+                row.extra["wer_pytorch"] = torch_row.extra["wer"]
+            elif rows and rows[0].extra.get("candidates") == 1 and member_label(specs[0]) == "identity":
+                row.ratio_to, row.ratio = "identity", row.xrt / rows[0].xrt  # < 1: the cost of the front-end
+            if runtime == "pytorch":
+                torch_row = row
+            rows.append(row)
     return rows
 
 
@@ -560,7 +591,8 @@ SECTIONS = ("features", "frontends", "asr", "stage5", "train", "vocoder", "loade
 def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None = None, quick: bool = False,
         out_json: str | Path | None = None, num_utts: int | None = None, seconds: float = 4.0,
         frontends: list[str] | None = None, asr_model: str | None = None, recipe_dir: str | Path = "egs/mini",
-        train_config: str | None = None, work_dir: str | Path = "exp/bench", onnx: bool = False) -> list[Row]:
+        train_config: str | None = None, work_dir: str | Path = "exp/bench", onnx: bool = False,
+        batch_frames: int = 0, varied_lengths: bool = False) -> list[Row]:
     """Run the named sections for each thread count; ``quick``: few utterances, short timings, batch
     sizes and steps cut (a smoke test, not figures to quote). ``onnx``: the frontends section also
     times each exportable front-end exported to ONNX in onnxruntime (:func:`bench_frontends`)."""
@@ -569,7 +601,7 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
         threads = threads[-1:]
     num_utts = num_utts or (8 if quick else 64)
     min_time = 0.2 if quick else 3.0
-    waves = synthetic_audio(num_utts, seconds)
+    waves = synthetic_audio(num_utts, seconds, spread=(0.25, 3.0) if varied_lengths else (0.8, 1.2))
     rows: list[Row] = []
     for sec in sections:
         if sec not in SECTIONS:
@@ -581,12 +613,13 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
                 rows += bench_features(waves, th, device, 16, min_time)
             elif sec == "frontends":
                 rows += bench_frontends(waves, th, device, 32, min_time, frontends,
-                                        batches=(1, 8) if quick else (1, 32), onnx=onnx, work_dir=work_dir)
+                                        batches=(1, 8) if quick else (1, 32), onnx=onnx, work_dir=work_dir,
+                                        batch_frames=batch_frames)
             elif sec == "asr":
                 rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
             elif sec == "stage5":
                 rows += bench_stage5(recipe_dir, th, device, frontends=frontends, max_utts=20 if quick else None,
-                                     asr_model=asr_model)
+                                     asr_model=asr_model, onnx=onnx)
             elif sec == "train":
                 rows += bench_train(waves if not quick else waves * 2, th, device, train_config,
                                     steps=3 if quick else 20, warmup=1 if quick else 3, asr_model=asr_model,

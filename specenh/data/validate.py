@@ -235,7 +235,12 @@ def _check_paths(f: _KVFile, report: _Report) -> None:
     for k, ln in f.entries.items():
         target = _entry_file(ln.value) if ln.value else None
         if target is not None and not Path(target).exists():
-            msgs.append(f"{f.path}:{ln.lineno}: file of utterance {k!r} not found: {target}")
+            head, _, last = ln.value.rpartition(" ")
+            if head and not is_pipe(ln.value) and Path(last).exists():  # "spk1 utt 7 /x.wav": the id had spaces
+                msgs.append(f"{f.path}:{ln.lineno}: utterance id {k + ' ' + head!r} contains whitespace (ids end at the "
+                            f"first space, so this line's id reads as {k!r}): use '_' or '-' in ids")
+            else:
+                msgs.append(f"{f.path}:{ln.lineno}: file of utterance {k!r} not found: {target}")
     report.add_listed(msgs, f"missing files in {f.name}")
 
 
@@ -363,6 +368,23 @@ def _check_text(text: _KVFile, report: _Report) -> None:
     msgs = [f"{text.path}:{text.entries[k].lineno}: transcript of utterance {k!r} is empty after the scoring "
             f"normaliser ({NORMALIZER_NAME}): {text.entries[k].value!r}" for k, n in words.items() if n == 0]
     report.add_listed(msgs, "transcripts empty after normalisation")
+    _warn_digits(text)
+
+
+def _warn_digits(text: _KVFile) -> None:
+    """A warning (not an error) when transcripts hold digits after normalisation: ASRs trained on
+    spelled-out text (LibriSpeech, the synthetic corpus, Whisper's spoken normaliser) write "twenty three",
+    so every digit string scores as errors and the WER is inflated for every front-end alike."""
+    from specenh.metrics.textnorm import normalize_text
+
+    with_digits = [(k, ln) for k, ln in text.entries.items() if ln.value and any(c.isdigit() for c in
+                                                                                 normalize_text(ln.value))]
+    if with_digits:
+        k, ln = with_digits[0]
+        log.warning("%s: %d of %d transcripts contain digits after normalisation (e.g. line %d, utterance %r: %r); "
+                    "the ASR writes numbers as words, so each digit string scores as an error: spell numbers out "
+                    "as the ASR's training text does", text.path, len(with_digits), len(text.entries), ln.lineno, k,
+                    ln.value)
 
 
 def _frames_for_check(files: dict[str, _KVFile], audio_seconds: dict[str, float]) -> dict[str, tuple[int, str]]:

@@ -26,7 +26,7 @@ outputs against the former implementations):
 - degradations (``holes``, ``griffinlim``) and the LSD metric: numpy, periodic Hann,
   :meth:`StftConfig.for_rate` (25 ms / 10 ms, ``n_fft`` the next power of two: 400 / 160 / 512 at
   16 kHz), envelope floor 1e-10;
-- vocoder and classical front-ends (through :mod:`specenh.vocoder.stft`, the ASR's ``FeatureConfig``):
+- vocoder and classical front-ends (through :mod:`specenh.vocoder.framing`, the ASR's ``FeatureConfig``):
   torch, symmetric Hann built in the signal's dtype, reciprocal envelope with floor :data:`ENV_EPS`;
 - the ``mask`` front-end: torch, periodic Hann built in float64 and cast to float32 (a buffer of the
   model), 25 ms / 10 ms / 512, dividing by the envelope (``divide=True``) with floor 1e-8.

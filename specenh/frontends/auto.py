@@ -17,6 +17,11 @@ block in the YAML, stage 4 decodes the validation sets once with every candidate
 grid from the logged confidences (:mod:`specenh.frontends.auto_tune`) and writes the tuned YAML into
 ``exp/frontend_<name>/``, which stage 5 then uses.
 
+**First look** (``inference: {first_look: t}``, off by default): the first candidate is decoded alone first, and
+an utterance whose confidence in it is at least ``min(t, 1 - margin)`` keeps it without the other candidates
+being decoded (above ``1 - margin`` none could win: that part changes nothing). A ``tune: {first_look: [...]}``
+grid lets stage 4 keep the lowest ``t`` that is worse on no validation set than decoding every candidate.
+
 The choice needs the ASR, so ``auto`` runs only where one is loaded (``specenh decode``).
 """
 from __future__ import annotations
@@ -36,10 +41,13 @@ class Auto(FrontEnd):
     domain = "logmel"
     standalone = False
 
-    def __init__(self, members: Sequence[str] = (), select: str = "confidence", margin: float = 0.0):
+    def __init__(self, members: Sequence[str] = (), select: str = "confidence", margin: float = 0.0,
+                 first_look: float | None = None):
         margin = check_margin(margin)
-        super().__init__(members=[str(m) for m in members], select=select, margin=margin)
+        first_look = check_first_look(first_look)
+        super().__init__(members=[str(m) for m in members], select=select, margin=margin, first_look=first_look)
         self.margin = margin
+        self.first_look = first_look
         if not members:
             raise ValueError("auto: no members (list front-end specs under 'members:')")
         if select != "confidence":
@@ -63,6 +71,8 @@ class Auto(FrontEnd):
     def set_inference_options(self, **options: Any) -> None:
         if "margin" in options:
             options["margin"] = check_margin(options["margin"])
+        if "first_look" in options:
+            options["first_look"] = check_first_look(options["first_look"])
         super().set_inference_options(**options)
 
     def set_observation_adding(self, alpha: Any = None, alpha_domain: str = "logmel") -> None:
@@ -83,6 +93,30 @@ def check_margin(margin: Any) -> float:
     if not 0.0 <= m <= 1.0:
         raise ValueError(f"auto: margin must be in [0, 1], got {margin!r}")
     return m
+
+
+def check_first_look(first_look: Any) -> float | None:
+    """The first-look threshold as a float in [0, 1], or None (off)."""
+    if first_look is None:
+        return None
+    try:
+        t = float(first_look)
+    except (TypeError, ValueError):
+        raise ValueError(f"auto: first_look must be a number in [0, 1] or null, got {first_look!r}") from None
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"auto: first_look must be in [0, 1], got {first_look!r}")
+    return t
+
+
+def first_look_threshold(first_look: float | None, margin: float) -> float | None:
+    """Identity's confidence from which the other candidates are not decoded (None: all are, always).
+
+    With a first look ``t``: an utterance whose first candidate has confidence >= ``t`` keeps it. Whatever ``t``,
+    from ``1 - margin`` on no other candidate could win (confidences are at most 1 and must beat the first by more
+    than ``margin``), so the threshold is ``min(t, 1 - margin)``: the part above ``1 - margin`` is free."""
+    if first_look is None:
+        return None
+    return min(first_look, 1.0 - margin) if margin > 0 else first_look
 
 
 def select_by_confidence(conf: torch.Tensor, margin: float = 0.0) -> list[int]:

@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from specenh.data.kaldi import read_kv
-from specenh.frontends.auto import check_margin, select_by_confidence
+from specenh.frontends.auto import check_first_look, check_margin, first_look_threshold, select_by_confidence
 
 #: the margins tried when the config's ``tune:`` block names none (confidence is a mean posterior)
 DEFAULT_MARGINS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 1.0)
@@ -48,14 +48,20 @@ class SetCandidates:
     errors: np.ndarray
     ref_len: np.ndarray
 
-    def selected_errors(self, margin: float) -> np.ndarray:
-        """Word errors per utterance ``[U]`` of the selection at ``margin``."""
-        pick = select_by_confidence(torch.from_numpy(self.conf.T.copy()), margin)
+    def selected_errors(self, margin: float, first_look: float | None = None) -> np.ndarray:
+        """Word errors per utterance ``[U]`` of the selection at ``margin`` (and ``first_look``)."""
+        pick = np.asarray(select_by_confidence(torch.from_numpy(self.conf.T.copy()), margin))
+        pick[self.looked(margin, first_look)] = 0
         return self.errors[np.arange(len(pick)), pick]
 
-    def wer(self, margin: float) -> float:
-        """Corpus WER of the selection at ``margin``."""
-        return float(self.selected_errors(margin).sum() / self.ref_len.sum())
+    def looked(self, margin: float, first_look: float | None) -> np.ndarray:
+        """``[U]`` bool: the utterances a first look keeps on the fallback without decoding the others."""
+        thr = first_look_threshold(first_look, margin)
+        return np.zeros(len(self.conf), dtype=bool) if thr is None else self.conf[:, 0] >= thr
+
+    def wer(self, margin: float, first_look: float | None = None) -> float:
+        """Corpus WER of the selection at ``margin`` (and ``first_look``)."""
+        return float(self.selected_errors(margin, first_look).sum() / self.ref_len.sum())
 
     def harm_p(self, margin: float, n_boot: int = 1000, seed: int = 0) -> float:
         """Paired bootstrap: the fraction of utterance resamples in which the selection at ``margin`` has no more
@@ -80,6 +86,10 @@ class TuneResult:
     fallback_wer: dict[str, float]
     wer: dict[str, list[float]] = field(default_factory=dict)  # set -> WER per margin
     harm_p: float | None = None  # None: "worse" is the point estimate; else significantly worse at this level
+    first_look: float | None = None  # the kept first-look threshold (None: not tuned, off)
+    first_looks: list[float] = field(default_factory=list)  # its grid
+    first_look_wer: dict[str, list[float]] = field(default_factory=dict)  # set -> WER per threshold (kept margin)
+    first_look_skip: list[float] = field(default_factory=list)  # share of utterances not fully decoded, per threshold
 
     def mean_wer(self, i: int) -> float:
         return float(np.mean([self.wer[s][i] for s in self.sets]))
@@ -90,7 +100,11 @@ class TuneResult:
                 "fallback on none (ties: larger margin)", "fallback": self.fallback, "sets": self.sets,
                 "margins": self.margins, "fallback_wer": {s: round(v, 5) for s, v in self.fallback_wer.items()},
                 "wer": {s: [round(v, 5) for v in w] for s, w in self.wer.items()},
-                "mean_wer": [round(self.mean_wer(i), 5) for i in range(len(self.margins))]}
+                "mean_wer": [round(self.mean_wer(i), 5) for i in range(len(self.margins))],
+                **({"first_look": self.first_look, "first_look_rule": "the lowest threshold worse than decoding "
+                    "every candidate on no set (at the kept margin)", "first_looks": self.first_looks,
+                    "first_look_wer": {s: [round(v, 5) for v in w] for s, w in self.first_look_wer.items()},
+                    "first_look_skip": [round(v, 4) for v in self.first_look_skip]} if self.first_looks else {})}
 
 
 def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandidates:
@@ -131,6 +145,9 @@ def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandi
         order = [pos[u] for u in utts]
         errors[:, k] = res.words.errors[order]
         ref_len = res.words.ref_lengths[order]
+    if any(c is None for r in recs for c in r["conf"]):
+        raise ValueError(f"{cpath}: decoded with a first look (some candidates not decoded); tune from a decode of "
+                         "every candidate (the auto YAML with a tune: block, as stage 4 decodes it)")
     conf = np.array([r["conf"] for r in recs], dtype=np.float64)
     return SetCandidates(d.name, list(labels), conf, errors, np.asarray(ref_len))
 
@@ -160,6 +177,20 @@ def tune_margin(sets: Sequence[SetCandidates], margins: Sequence[float] = DEFAUL
     return res
 
 
+def tune_first_look(sets: Sequence[SetCandidates], res: TuneResult, grid: Sequence[float]) -> TuneResult:
+    """At the kept margin, the lowest first-look threshold of ``grid`` whose selection is worse than decoding
+    every candidate on no validation set (point estimates; 1.0 changes nothing, so there is always one).
+    Fills ``res.first_look*`` and returns ``res``."""
+    grid = sorted({float(check_first_look(t)) for t in grid} | {1.0}, reverse=True)
+    full = {s.name: s.wer(res.margin) for s in sets}
+    res.first_looks = grid
+    res.first_look_wer = {s.name: [s.wer(res.margin, t) for t in grid] for s in sets}
+    res.first_look_skip = [float(np.mean(np.concatenate([s.looked(res.margin, t) for s in sets]))) for t in grid]
+    ok = [i for i in range(len(grid)) if all(res.first_look_wer[s][i] <= full[s] + 1e-12 for s in full)]
+    res.first_look = grid[max(ok)]  # grid descending: the last harmless one is the lowest threshold
+    return res
+
+
 def write_tuned(config: str | Path, result: TuneResult, out: str | Path) -> Path:
     """``config`` (an auto YAML) with ``inference.margin`` set to the tuned margin and the ``tuned:`` record;
     its ``tune:`` block is dropped (the output is what stage 5 decodes with)."""
@@ -168,6 +199,8 @@ def write_tuned(config: str | Path, result: TuneResult, out: str | Path) -> Path
         raise ValueError(f"{config}: not an auto config (no 'members:')")
     cfg.pop("tune", None)
     cfg["inference"] = {**dict(cfg.get("inference") or {}), "margin": result.margin}
+    if result.first_looks:
+        cfg["inference"]["first_look"] = result.first_look
     cfg["tuned"] = {"from": str(config), **result.to_dict()}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -183,10 +216,16 @@ def margins_of(config: str | Path) -> list[float]:
     tune = cfg.get("tune") or {}
     if not isinstance(tune, dict):
         raise ValueError(f"{config}: 'tune:' must be a mapping (e.g. tune: {{margins: [0, 0.05, 0.1]}})")
-    unknown = set(tune) - {"margins", "harm_p"}
+    unknown = set(tune) - {"margins", "harm_p", "first_look"}
     if unknown:
-        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins, harm_p)")
+        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins, harm_p, first_look)")
     return [check_margin(m) for m in tune.get("margins", DEFAULT_MARGINS)]
+
+
+def first_looks_of(config: str | Path) -> list[float]:
+    """The config's ``tune: {first_look: [...]}`` grid ([]: the first look is not tuned, stays off)."""
+    tune = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("tune") or {}
+    return [float(check_first_look(t)) for t in tune.get("first_look") or []]
 
 
 def harm_p_of(config: str | Path) -> float | None:
@@ -212,4 +251,11 @@ def format_table(res: TuneResult) -> str:
         mark = " <- kept" if m == res.margin else ""
         lines.append(f"{m:<10g}" + "".join(f"{100 * res.wer[s][i]:{w}.1f}" for s in res.sets)
                      + f"{100 * res.mean_wer(i):8.1f}" + mark)
+    if res.first_looks:
+        lines.append(f"first look at margin {res.margin:g} (share of utterances whose other candidates are not decoded):")
+        for i, t in enumerate(res.first_looks):
+            mark = " <- kept" if t == res.first_look else ""
+            lines.append(f"{t:<10g}" + "".join(f"{100 * res.first_look_wer[s][i]:{w}.1f}" for s in res.sets)
+                         + f"{100 * np.mean([res.first_look_wer[s][i] for s in res.sets]):8.1f}"
+                         + f"  skip {100 * res.first_look_skip[i]:.0f}%" + mark)
     return "\n".join(ln for ln in lines if ln)

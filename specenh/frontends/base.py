@@ -329,19 +329,35 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-#: the modules whose @register calls fill REGISTRY (a new front-end module: one line here)
-_BUILTIN_MODULES = [
-    "specenh.frontends.simple",
-    "specenh.frontends.stylegan",
-    "specenh.frontends.mask",
-    "specenh.frontends.inpaint",
-    "specenh.frontends.bwe",
-    "specenh.frontends.classical",
-    "specenh.frontends.auto",
-]
+#: modules of this package that define no front-end (everything else in specenh/frontends/ is imported by
+#: :func:`_import_all`, so a new front-end is one module with a ``@register`` class, and its config)
+_NOT_FRONTEND_MODULES = frozenset({"base", "cli", "spec", "export", "mask_export", "auto_tune"})
+
+
+def frontend_modules() -> list[str]:
+    """The modules whose ``@register`` calls fill REGISTRY: every module and subpackage of
+    ``specenh.frontends`` but the infrastructure ones, in name order."""
+    import pkgutil
+
+    import specenh.frontends as pkg
+
+    return [f"specenh.frontends.{m.name}" for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name)
+            if m.name not in _NOT_FRONTEND_MODULES and not m.name.startswith("_")]
 
 
 def _import_all() -> None:
     from specenh.utils.imports import import_optional
 
-    import_optional(_BUILTIN_MODULES)
+    import_optional(frontend_modules())
+
+
+def trainable_names() -> list[str]:
+    """Registered front-ends that stage 4 trains (``trainable = True``)."""
+    _import_all()
+    return sorted(n for n, c in REGISTRY.items() if c.trainable)
+
+
+def untrained_names() -> list[str]:
+    """Registered front-ends that run from their name alone (no training, no config): identity, oracle, ..."""
+    _import_all()
+    return sorted(n for n, c in REGISTRY.items() if not c.trainable and c.standalone)

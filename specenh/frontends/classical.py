@@ -1,7 +1,7 @@
 """Non-learned waveform front-ends: ``specsub``, ``wiener`` (Wiener or log-MMSE gain) and ``resample``.
 
 ``specsub`` and ``wiener`` work on the ASR's STFT grid (25 ms symmetric Hann, 10 ms hop, 512 FFT,
-centred; :class:`specenh.vocoder.stft.Framing`), keep the noisy phase and resynthesise by weighted
+centred; :class:`specenh.vocoder.framing.Framing`), keep the noisy phase and resynthesise by weighted
 overlap-add. They share a minimum-statistics style noise tracker (:func:`noise_psd`, after Martin
 2001, simplified):
 
@@ -46,7 +46,7 @@ import torch
 
 from specenh.features.logmel import FeatureConfig
 from specenh.frontends.base import FrontEnd, register
-from specenh.vocoder.stft import Framing, frame_mask
+from specenh.vocoder.framing import Framing, frame_mask
 
 _POWER_FLOOR = 1e-12
 

@@ -207,6 +207,7 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
     """Export ``fe`` (inference options as configured) to ``out`` (.onnx) with dynamic batch and time
     axes; with ``check``, run the file in onnxruntime on a batch of other lengths than the example
     the exporter traced, and record the largest absolute difference from PyTorch."""
+    check_writable(out)
     module = ExportModule(fe)
     d = n_bands_of(fe)
     args = example_inputs(module, d)
@@ -235,6 +236,23 @@ def export(fe: FrontEnd, out: str | Path, *, check: bool = True, opset: int = OP
         res.max_abs_diff = max_abs_diff(module, out, example_inputs(module, d, frames, seed=1))
         res.check_frames = list(frames)
     return res
+
+
+def check_writable(out: str | Path) -> None:
+    """Fail at once, naming ``out``, when it cannot be written (before a minute of exporting)."""
+    import os
+
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out}: is a folder; name the .onnx file to write")
+    if not parent.is_dir():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FileNotFoundError(f"--out {out}: folder {parent} cannot be created ({e.strerror})") from None
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise PermissionError(f"--out {out}: not writable (permission denied on {out if out.exists() else parent})")
 
 
 def run_onnx(session: Any, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:

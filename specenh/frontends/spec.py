@@ -27,14 +27,10 @@ from pathlib import Path
 import yaml
 
 SETS_FILE = "sets.yaml"
-#: registered front-ends that need no training (kept in step with the registry by tests/test_spec.py)
-UNTRAINED = ("identity", "oracle", "resample", "specsub", "wiener")
 #: the unprocessed baseline every front-end is compared with, and the reference systems that are not
 #: candidates for "best front-end" (the upper bound uses the clean features)
 BASELINE = "identity"
 REFERENCES = ("identity", "oracle")
-#: registered trainable front-ends (a recipe trains them from conf/frontend/<name>.yaml)
-TRAINABLE = ("stylegan", "mask", "inpaint", "bwe")
 
 
 def _yaml(path: Path) -> dict:

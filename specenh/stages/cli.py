@@ -21,8 +21,14 @@ def _decode(args: argparse.Namespace) -> int:
         decode_job(args.feats_dir, args.frontend, args.asr_model, args.out_dir, nj=args.nj, job=args.job,
                    batch_size=args.batch_size, clean_feats_dir=args.clean_feats_dir, device=args.device,
                    num_threads=args.num_threads, overwrite=args.overwrite,
-                   frontend_opts=args.frontend_opts)
+                   frontend_opts=args.frontend_opts, runtime=args.runtime, batch_frames=args.batch_frames)
     return 0
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=("pytorch", "onnx"), default="pytorch",
+                   help="onnx: run the front-end's network in onnxruntime (exported on first use, cached next to "
+                        "the checkpoint; observation adding and the choice stay as in PyTorch)")
 
 
 def _register_decode(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +46,13 @@ def _register_decode(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--merge", action="store_true")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="at most this many utterances per batch")
+    p.add_argument("--batch-frames", type=int, default=0,
+                   help="and at most this many padded 10-ms frames (0: no limit); batches are length-sorted, and no "
+                        "hypothesis depends on either")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-threads", type=int, default=1)
+    _add_runtime(p)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
@@ -50,7 +60,7 @@ def _register_decode(sub: argparse._SubParsersAction) -> None:
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    from specenh.stages.enhance import write_enhanced_feats  # torch: only when the command runs
+    from specenh.stages.enhance_feats import write_enhanced_feats  # torch: only when the command runs
 
     write_enhanced_feats(args.feats_dir, args.frontend, args.out_dir, batch_size=args.batch_size,
                       clean_feats_dir=args.clean_feats_dir, device=args.device, frontend_opts=args.frontend_opts)
@@ -80,7 +90,7 @@ def _resynth(args: argparse.Namespace) -> int:
                      refiner_model=args.refiner_model, device=args.device, num_threads=args.num_threads,
                      overwrite=args.overwrite, judge_model=args.judge_model or None,
                      judge_compute_type=args.judge_compute_type, n_boot=args.n_boot,
-                     choices=_read_choices(args.decode_dir, len(args.frontend)))
+                     choices=_read_choices(args.decode_dir, len(args.frontend)), runtime=args.runtime)
     return 0
 
 
@@ -145,6 +155,7 @@ def _register_resynth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decode-dir", nargs="*", default=None,
                    help="stage 5's decode dir of each front-end (as --panel's): front-ends with several candidate "
                         "outputs are resynthesised as decoded, per utterance")
+    _add_runtime(p)
     p.set_defaults(func=_resynth)
 
 
@@ -153,7 +164,7 @@ def _enhance_audio(args: argparse.Namespace) -> int:
 
     res = enhance_audio(args.input, args.frontend, args.out_dir, frontend_opts=args.frontend_opts,
                         asr_model=args.asr_model, vocoder=args.vocoder, n_iter=args.n_iter, device=args.device,
-                        strict=args.strict)
+                        strict=args.strict, runtime=args.runtime)
     return 1 if res["failed"] else 0
 
 
@@ -170,6 +181,7 @@ def _register_enhance_audio(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-iter", type=int, default=32, help="vocoder iterations")
     p.add_argument("--device", default="cpu")
     p.add_argument("--strict", action="store_true", help="stop at the first file that fails")
+    _add_runtime(p)
     p.set_defaults(func=_enhance_audio)
 
 

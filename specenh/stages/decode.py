@@ -21,7 +21,7 @@ from specenh.data.kaldi import write_kv
 from specenh.features.io import length_sorted_batches, read_utt2num_frames
 from specenh.frontends.base import FrontEnd, parse_options, resolve
 from specenh.stages.decode_merge import merge_and_score  # noqa: F401  (re-exported)
-from specenh.stages.enhancer import BatchEnhancer
+from specenh.stages.batch_enhancer import BatchEnhancer
 from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import split_for_job
 
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts: list[str], *,
                 batch_size: int = 32, clean_feats_dir: str | Path | None = None,
                 device: str = "cpu", choices: dict[str, str] | None = None,
-                candidates: dict[str, dict] | None = None) -> tuple[dict[str, str], dict[str, float]]:
-    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}.
+                candidates: dict[str, dict] | None = None,
+                batch_frames: int | None = None) -> tuple[dict[str, str], dict[str, float]]:
+    """Hypotheses for ``utts`` and timing {audio_s, enhance_s, decode_s}. Batches: length-sorted, at most
+    ``batch_size`` utterances and (``batch_frames``) padded frames; decoding is batch-invariant, so neither
+    changes a hypothesis.
 
     A front-end with several candidate outputs per utterance (``auto``'s members, an observation-adding
     grid) is decoded once per candidate, and each utterance keeps the hypothesis of the candidate the
@@ -43,11 +46,13 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     selection rule can be re-scored without decoding again.
     """
     margin = float(getattr(frontend, "margin", 0.0))
+    first_look = getattr(frontend, "first_look", None)
     enh = BatchEnhancer(feats_dir, frontend, asr.feat_config, clean_feats_dir=clean_feats_dir, device=device)
     n2f = enh.n2f
     hyps: dict[str, str] = {}
     t_enh = t_dec = 0.0
-    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size)), desc="decode",
+    for batch in tqdm(list(length_sorted_batches({u: n2f[u] for u in utts}, batch_size, batch_frames or None)),
+                      desc="decode",
                       disable=None, leave=False):
         t0 = time.perf_counter()
         cands = enh.candidates(batch)
@@ -55,12 +60,13 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
         if len(cands) == 1:
             texts = asr.decode(cands[0][1], cands[0][2])
         else:
-            texts, best, conf, outs = decode_and_choose(asr, cands, margin)
+            texts, best, conf, outs = decode_and_choose(asr, cands, margin, first_look=first_look)
             if choices is not None:
                 choices.update({u: cands[k][0] for u, k in zip(batch, best)})
-            if candidates is not None:
+            if candidates is not None:  # null: a candidate the first look did not decode
                 labels = [lab for lab, _, _ in cands]
-                candidates.update({u: {"labels": labels, "conf": [round(float(c), 6) for c in conf[:, i]],
+                candidates.update({u: {"labels": labels, "conf": [None if c != c else round(float(c), 6)
+                                                                  for c in conf[:, i].tolist()],
                                        "hyps": [o[0][i] for o in outs]} for i, u in enumerate(batch)})
         t_dec += time.perf_counter() - t1
         t_enh += t1 - t0
@@ -70,49 +76,89 @@ def decode_utts(feats_dir: str | Path, frontend: FrontEnd, asr: FrozenASR, utts:
     return hyps, {"audio_s": audio_s, "enhance_s": t_enh, "decode_s": t_dec}
 
 
+#: padded frames (10 ms) per ASR call when candidates are decoded together: a batch of 3-minute candidates goes
+#: to the ASR one at a time (attention memory grows with the square of the length), short ones up to max_batch
+MAX_DECODE_FRAMES = 32000
+
+
 def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], margin: float = 0.0,
-                      max_batch: int = 64):
+                      max_batch: int = 64, first_look: float | None = None, max_frames: int = MAX_DECODE_FRAMES):
     """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
 
     cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
     equal to an earlier one (observation adding with alpha 0 = the input) is decoded once, and the distinct ones
-    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch). Returns (texts of
-    the chosen candidates [B], chosen indices [B], confidences [K, B], per candidate (texts, conf))."""
-    from specenh.frontends.auto import select_by_confidence
+    go to the ASR together, in batches of up to ``max_batch`` utterances (at least one candidate's batch) and
+    ``max_frames`` padded frames (at least one utterance).
+    ``first_look`` (``auto``'s option, :func:`~specenh.frontends.auto.first_look_threshold`): the fallback is
+    decoded first, and the utterances confident enough in it keep it without the other candidates being
+    decoded; their confidences are NaN and texts None. Returns (texts of the chosen candidates [B], chosen
+    indices [B], confidences [K, B], per candidate (texts, conf))."""
+    from specenh.frontends.auto import first_look_threshold, select_by_confidence
 
     src: list[int] = []  # per candidate, the index of the first equal one
     for k, (_, y, yl) in enumerate(cands):
         src.append(next((j for j in range(k) if y.shape == cands[j][1].shape and torch.equal(yl, cands[j][2])
                          and torch.equal(y, cands[j][1])), k))
     uniq = sorted(set(src))
-    # the unique candidates in one padded batch (decoding is batch-invariant): fewer, larger ASR calls
     B = cands[0][1].shape[0]
-    T = max(int(cands[k][1].shape[-1]) for k in uniq)
-    stacked = torch.cat([torch.nn.functional.pad(cands[k][1], (0, T - cands[k][1].shape[-1])) for k in uniq])
-    lens = torch.cat([cands[k][2] for k in uniq])
-    texts_all: list[str] = []
-    conf_all = []
-    step = max(B, max_batch)
+    thr = first_look_threshold(first_look, margin)
+    rows = list(range(B))  # the utterances whose other candidates are decoded
+    dec: dict[int, tuple[list, torch.Tensor]] = {}
+    if thr is not None and len(uniq) > 1:
+        dec[0] = _decode_rows(asr, [cands[0]], list(range(B)), max_batch, max_frames)[0]
+        rows = [i for i in range(B) if not float(dec[0][1][i]) >= thr]
+        uniq = uniq[1:]
+    decoded = _decode_rows(asr, [cands[k] for k in uniq], rows, max_batch, max_frames) if rows and uniq else []
+    dtype = dec[0][1].dtype if 0 in dec else torch.float32
+    for k, r in zip(uniq, decoded or [([], torch.zeros(0, dtype=dtype))] * len(uniq)):
+        dec[k] = _spread(r, rows, B)
+    outs = [dec[src[k]] for k in range(len(cands))]
+    conf = torch.stack([c for _, c in outs])  # [K, B]; NaN: not decoded (first look)
+    best = select_by_confidence(torch.nan_to_num(conf, nan=-1.0), margin)  # ties: the first candidate
+    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
+
+
+def _decode_rows(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], rows: list[int],
+                 max_batch: int, max_frames: int = MAX_DECODE_FRAMES) -> list[tuple[list[str], torch.Tensor]]:
+    """Rows ``rows`` of each candidate in one padded batch (decoding is batch-invariant: fewer, larger ASR
+    calls); per candidate (texts [len(rows)], confidences [len(rows)])."""
+    idx = torch.tensor(rows)
+    parts = [(y[idx], yl[idx]) for _, y, yl in cands]
+    n = len(rows)
+    T = max(int(y.shape[-1]) for y, _ in parts)
+    stacked = torch.cat([torch.nn.functional.pad(y, (0, T - y.shape[-1])) for y, _ in parts])
+    lens = torch.cat([yl for _, yl in parts])
+    texts: list[str] = []
+    confs = []
+    step = max(1, min(max(n, max_batch), max_frames // max(T, 1)))
     for i in range(0, stacked.shape[0], step):
         t, c = asr.decode_with_confidence(stacked[i:i + step], lens[i:i + step])
-        texts_all += t
-        conf_all.append(c)
-    conf_u = torch.cat(conf_all)
-    pos = {k: n for n, k in enumerate(uniq)}
-    outs = [(texts_all[pos[src[k]] * B:(pos[src[k]] + 1) * B], conf_u[pos[src[k]] * B:(pos[src[k]] + 1) * B])
-            for k in range(len(cands))]
-    conf = torch.stack([c for _, c in outs])  # [K, B]
-    best = select_by_confidence(conf, margin)  # ties: the first candidate (members in configured order)
-    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
+        texts += t
+        confs.append(c)
+    conf = torch.cat(confs)
+    return [(texts[j * n:(j + 1) * n], conf[j * n:(j + 1) * n]) for j in range(len(parts))]
+
+
+def _spread(r: tuple[list[str], torch.Tensor], rows: list[int], B: int) -> tuple[list, torch.Tensor]:
+    """A candidate decoded on ``rows`` only, as B entries (None / NaN elsewhere)."""
+    if len(rows) == B:
+        return r
+    texts: list = [None] * B
+    conf = torch.full((B,), float("nan"), dtype=r[1].dtype)
+    for j, i in enumerate(rows):
+        texts[i], conf[i] = r[0][j], r[1][j]
+    return texts, conf
 
 
 def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_dir: str | Path | list, *,
                nj: int = 1, job: int = 1, batch_size: int = 32,
                clean_feats_dir: str | Path | list | None = None, device: str = "cpu", num_threads: int = 1,
-               overwrite: bool = False, frontend_opts: list[str] | None = None) -> None:
+               overwrite: bool = False, frontend_opts: list[str] | None = None, runtime: str = "pytorch",
+               batch_frames: int | None = None) -> None:
     """Job ``job`` of ``nj`` for one or several sets: ``feats_dir[i]`` is decoded into ``out_dir[i]``
     (with ``clean_feats_dir[i]``, or one clean dir for all). The front-end and the ASR are loaded once
-    for all sets: on CPU that import and load costs more than decoding a small set."""
+    for all sets: on CPU that import and load costs more than decoding a small set. ``runtime``: ``onnx``
+    runs the front-end's network in onnxruntime (:mod:`specenh.stages.runtime`)."""
     feats_dirs, out_dirs = _as_list(feats_dir), _as_list(out_dir)
     if len(feats_dirs) != len(out_dirs):
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(out_dirs)} output dirs")
@@ -123,13 +169,15 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
         raise ValueError(f"{len(feats_dirs)} feature dirs but {len(cleans)} clean feature dirs")
     todo = [(Path(f), Path(o), c) for f, o, c in zip(feats_dirs, out_dirs, cleans)
             if overwrite or not Marker(Path(o) / ".done" / f"decode.{job}").is_current(
-                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f, nj=nj),
+                decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=f, nj=nj, runtime=runtime),
                 f"{o} decode job {job}/{nj}")]
     if not todo:
         log.info("decode job %d/%d already done for %d set(s); skipping", job, nj, len(feats_dirs))
         return
     torch.set_num_threads(num_threads)
-    fe = resolve(frontend, parse_options(frontend_opts))
+    from specenh.stages.runtime import with_runtime
+
+    fe = with_runtime(resolve(frontend, parse_options(frontend_opts)), runtime, spec=frontend, threads=num_threads)
     asr = load_asr(asr_model, device=device)
     # a front-end that ignores its input (oracle) gives every condition of a set the same output: the
     # sets with the same clean dir and utterance lengths (hence the same batches) are decoded once
@@ -151,7 +199,7 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             log.info("%s: %s ignores its input; the hypotheses of %s are reused", odir, frontend, first)
         else:
             hyps, timing = decode_utts(fdir, fe, asr, utts, batch_size=batch_size, clean_feats_dir=cdir,
-                                       device=device, choices=choices, candidates=cand_log)
+                                       device=device, choices=choices, candidates=cand_log, batch_frames=batch_frames)
             if key is not None:
                 seen[key] = (hyps, timing, odir)
         odir.mkdir(parents=True, exist_ok=True)
@@ -160,16 +208,16 @@ def decode_job(feats_dir: str | Path | list, frontend: str, asr_model: str, out_
             write_kv(odir / f"choice.{job}", {u: choices[u] for u in utts})
         if cand_log:  # every candidate's confidence and hypothesis (auto's margin is tuned from these)
             write_candidates(odir / f"candidates.{job}.jsonl", {u: cand_log[u] for u in utts})
-        (odir / f"timing.{job}.json").write_text(json.dumps(timing) + "\n")
+        (odir / f"timing.{job}.json").write_text(json.dumps({**timing, "runtime": runtime}) + "\n")
         Marker(odir / ".done" / f"decode.{job}").mark(
-            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir, nj=nj))
+            decode_fingerprint(asr_model, frontend, frontend_opts, feats_dir=fdir, nj=nj, runtime=runtime))
         log.info("%s job %d/%d: %d utterances, %.0f s audio, enhance %.1fx RT, decode %.1fx RT", odir, job, nj,
                  len(utts), timing["audio_s"], timing["audio_s"] / max(timing["enhance_s"], 1e-9),
                  timing["audio_s"] / max(timing["decode_s"], 1e-9))
 
 
 def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] | None = None, *,
-                       feats_dir: str | Path | None = None, nj: int | None = None) -> str:
+                       feats_dir: str | Path | None = None, nj: int | None = None, runtime: str = "pytorch") -> str:
     """What a decode depends on besides its code: the ASR and front-end specs and, for files, their size
     and modification time (for a variant or auto YAML also of the models it points to), the options, and
     the set's features, and (for a job's marker) ``nj``: which utterances job J holds. A job whose done marker holds
@@ -184,6 +232,8 @@ def decode_fingerprint(asr_model: str, frontend: str, frontend_opts: list[str] |
     settings = {"asr": str(asr_model), "frontend": str(frontend), "opts": list(frontend_opts or [])}
     if nj is not None:
         settings["nj"] = int(nj)
+    if runtime != "pytorch":  # (absent for PyTorch: the markers of earlier decodes stay valid)
+        settings["runtime"] = runtime
     return fingerprint(settings, inputs=files)
 
 

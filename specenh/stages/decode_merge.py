@@ -22,12 +22,14 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
         raise RuntimeError(f"{out_dir}: decode jobs {missing} of {nj} have not finished; rerun stage 5")
     hyps: dict[str, str] = {}
     timing = {"audio_s": 0.0, "enhance_s": 0.0, "decode_s": 0.0}
+    runtimes = set()
     for j in range(1, nj + 1):
         if (out_dir / f"hyp.{j}").is_file():
             hyps.update(read_kv(out_dir / f"hyp.{j}", allow_empty_value=True))
         t = json.loads((out_dir / f"timing.{j}.json").read_text())
         for k in timing:
             timing[k] += t[k]
+        runtimes.add(t.get("runtime", "pytorch"))
     refs = read_kv(feats_dir / "text", allow_empty_value=True)
     write_kv(out_dir / "hyp", hyps)
     choices: dict[str, str] = {}
@@ -48,6 +50,8 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             **timing, "enhance_xrt": timing["audio_s"] / max(timing["enhance_s"], 1e-9),
             "decode_xrt": timing["audio_s"] / max(timing["decode_s"], 1e-9),
             "wer": result.wer, "cer": result.cer}
+    if runtimes != {"pytorch"}:  # the front-end's network ran in onnxruntime (--runtime onnx)
+        info["runtime"] = "+".join(sorted(runtimes))
     spec = Path(str(frontend))
     if spec.suffix in (".yaml", ".yml") and spec.is_file():  # auto: its members (the report's oracle selection)
         import yaml
@@ -58,9 +62,15 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
             from specenh.frontends.spec import member_label
 
             info["members"] = [member_label(str(m)) for m in members]
-            margin = (var.get("inference") or {}).get("margin")
-            if margin is not None:
-                info["margin"] = float(margin)
+            inf = var.get("inference") or {}
+            if inf.get("margin") is not None:
+                info["margin"] = float(inf["margin"])
+            if inf.get("first_look") is not None:
+                info["first_look"] = float(inf["first_look"])
+                recs = [json.loads(ln) for ln in (out_dir / "candidates.jsonl").read_text().splitlines() if ln] \
+                    if (out_dir / "candidates.jsonl").is_file() else []
+                if recs:  # the share of utterances whose other candidates were not decoded
+                    info["first_look_skipped"] = sum(1 for r in recs if None in r["conf"]) / len(recs)
     if choices:  # the share of utterances given to each candidate (auto's members, alpha values)
         labels = sorted(set(choices.values()))
         info["choices"] = {lab: sum(1 for v in choices.values() if v == lab) / len(choices) for lab in labels}

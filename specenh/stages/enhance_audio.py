@@ -29,7 +29,7 @@ from tqdm import tqdm
 from specenh.data.audio import AudioError, load_audio, write_wav
 from specenh.features.logmel import FeatureConfig, LogMelExtractor
 from specenh.frontends.base import FrontEnd, parse_options, resolve
-from specenh.stages.enhancer import run_candidates, run_frontend
+from specenh.stages.batch_enhancer import run_candidates, run_frontend
 
 log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -88,11 +88,16 @@ def check_outputs(items: list[Item]) -> None:
 
 def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, frontend_opts: list[str] | None = None,
                   asr_model: str | None = None, feature_config: FeatureConfig | None = None,
-                  vocoder: str = "fgla", n_iter: int = 32, device: str = "cpu", strict: bool = False) -> dict:
-    """Enhance every input; returns ``{"done": n, "failed": [(key, error)], "out_dir": ...}``."""
+                  vocoder: str = "fgla", n_iter: int = 32, device: str = "cpu", strict: bool = False,
+                  runtime: str = "pytorch") -> dict:
+    """Enhance every input; returns ``{"done": n, "failed": [(key, error)], "out_dir": ...}``. ``runtime``:
+    ``onnx`` runs the front-end's network in onnxruntime (:mod:`specenh.stages.runtime`)."""
+    from specenh.stages.runtime import with_runtime
+
     out_dir = Path(out_dir)
     items = list_inputs(src, out_dir)
-    fe = resolve(frontend, parse_options(frontend_opts)).to(device).eval()
+    fe = with_runtime(resolve(frontend, parse_options(frontend_opts)).to(device).eval(), runtime, spec=frontend,
+                      threads=max(1, torch.get_num_threads()))
     asr = None
     if asr_model:
         from specenh.asr.base import load_asr
@@ -109,8 +114,14 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
     rows, trans = [], []
     for it in tqdm(items, desc="enhance-audio", unit="file", disable=None):
         try:
+            if it.path.stat().st_size == 0:
+                raise AudioError("empty file (0 bytes)")
             info = sf.info(str(it.path))
             wave, _ = load_audio(it.path, cfg.sample_rate, utt=it.key)
+            if len(wave) < cfg.hop_length:
+                raise AudioError(f"{info.frames} sample(s) ({1000 * info.duration:.1f} ms at {info.samplerate} Hz): "
+                                 f"shorter than one {1000 * cfg.hop_length / cfg.sample_rate:.0f}-ms frame hop of the "
+                                 f"ASR's features, nothing to enhance")
             y_wave, hyp_in, hyp_out, choice, conf = _enhance_one(fe, wave, it.key, extractor, cfg, asr, vocoder,
                                                                  n_iter, device)
             write_wav(it.out, y_wave, cfg.sample_rate)
@@ -144,6 +155,10 @@ def enhance_audio(src: str | Path, frontend: str, out_dir: str | Path, *, fronte
     return {"done": len(items) - len(failed), "failed": failed, "out_dir": str(out_dir)}
 
 
+#: files longer than this (seconds) log each step of their enhancement
+LONG_FILE_S = 30.0
+
+
 @torch.inference_mode()
 def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: FeatureConfig, asr, vocoder: str,
                  n_iter: int, device: str) -> tuple:
@@ -155,9 +170,19 @@ def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: 
     from specenh.stages.decode import decode_and_choose
     from specenh.vocoder import logmel_to_wave
 
+    import time
+
+    t0, long_file = time.perf_counter(), len(wave) > LONG_FILE_S * cfg.sample_rate
+
+    def progress(what: str) -> None:  # a long file shows where it is (a tqdm bar only counts whole files)
+        if long_file:
+            log.info("enhance-audio: %s (%.0f s of audio): %s (%.0f s so far)", key, len(wave) / cfg.sample_rate, what,
+                     time.perf_counter() - t0)
+
     w = torch.from_numpy(wave)[None].to(device)
     wl = torch.tensor([w.shape[1]], device=device)
     x, xl = extractor(w, wl)
+    progress("features done; running the front-end")
     cands = []  # (label, feats [1, D, T], frames [1], (wave [1, N], samples [1]) of a waveform candidate)
     for label, m in fe.members():
         if m.domain == "wave":
@@ -166,13 +191,15 @@ def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: 
         else:
             for sub, y, yl in run_candidates(m, x, xl, [key], device=device):
                 cands.append(("/".join(p for p in (label, sub) if p), y, yl, None))
+    progress(f"{len(cands)} candidate output(s)" + ("; decoding them with the frozen ASR" if asr is not None else ""))
     hyp_in = asr.decode(x, xl)[0] if asr is not None else ""
     hyp_out, k, conf = "", 0, None
     if len(cands) > 1:
         if asr is None:
             raise ValueError(f"front-end {fe.name!r} chooses among {len(cands)} outputs with the frozen ASR: "
                              f"pass --asr-model")
-        texts, best, confs, _ = decode_and_choose(asr, [c[:3] for c in cands], float(getattr(fe, "margin", 0.0)))
+        texts, best, confs, _ = decode_and_choose(asr, [c[:3] for c in cands], float(getattr(fe, "margin", 0.0)),
+                                                  first_look=getattr(fe, "first_look", None))
         hyp_out, k = texts[0], best[0]
         conf = float(confs[k, 0])
     elif asr is not None:
@@ -181,6 +208,7 @@ def _enhance_one(fe: FrontEnd, wave, key: str, extractor: LogMelExtractor, cfg: 
     if wav is not None:
         ew, ewl = wav
     else:
+        progress(f"chose {label or 'the output'}; vocoding it ({vocoder}, {n_iter} iterations)")
         ew, ewl = logmel_to_wave(y, yl, cfg, method=vocoder, n_iter=n_iter)
     out = ew[0, : int(ewl[0])].cpu().numpy()
     if len(out) < len(wave):  # the vocoder gives whole hops: the output is as long as the input

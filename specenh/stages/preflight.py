@@ -12,7 +12,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from specenh.frontends.spec import TRAINABLE, UNTRAINED, _yaml, decode_spec, kind, tuned_path
+from specenh.frontends.spec import _yaml, decode_spec, kind, tuned_path
 
 
 def _near(name: str, pool: list[str]) -> str:
@@ -56,7 +56,10 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
             probs.append(f"the reference ASR {exp_dir}/asr/model.nemo does not exist: run stage 3 first")
     elif asr_model.endswith(".nemo") and not Path(asr_model).is_file():
         probs.append(f"--asr_model {asr_model}: file not found")
-    known = sorted(set(UNTRAINED) | {p.stem for p in Path(frontend_conf_dir).glob("*.yaml") if p.stem != "sets"})
+    from specenh.frontends.base import trainable_names, untrained_names  # torch: the registry
+
+    untrained, trainable = set(untrained_names()), set(trainable_names())
+    known = sorted(untrained | {p.stem for p in Path(frontend_conf_dir).glob("*.yaml") if p.stem != "sets"})
     trained_now = {f for f in frontends if on(4) and kind(f, frontend_conf_dir) == "train"}
 
     def model_ready(path: str, who: str) -> None:
@@ -68,8 +71,8 @@ def check(*, stage: int, stop_stage: int, degrade_conf_dir: Path, train_conditio
 
     for f in frontends:
         k = kind(f, frontend_conf_dir)
-        if k == "builtin" and f not in UNTRAINED:
-            hint = (f" (a trainable front-end needs {frontend_conf_dir}/{f}.yaml)" if f in TRAINABLE
+        if k == "builtin" and f not in untrained:
+            hint = (f" (a trainable front-end needs {frontend_conf_dir}/{f}.yaml)" if f in trainable
                     else _near(f, known))
             probs.append(f"front-end {f!r}: not a registered front-end nor a config in {frontend_conf_dir}{hint}")
             continue

@@ -40,6 +40,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -52,7 +53,7 @@ from specenh.features.io import length_sorted_batches, load_feat, pad_batch, rea
 from specenh.features.logmel import FeatureConfig, LogMelExtractor
 from specenh.frontends.base import FrontEnd, resolve
 from specenh.metrics.signal import METRICS, compute_all, summarize
-from specenh.stages.enhancer import run_frontend
+from specenh.stages.batch_enhancer import run_frontend
 from specenh.utils.done import Marker, fingerprint
 from specenh.utils.io import atomic_path
 
@@ -156,8 +157,8 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
                      degli_model: str | Path | None = None, refiner_model: str | Path | None = None,
                      device: str = "cpu", num_threads: int = 1, overwrite: bool = False,
                      judge_model: str | None = None, judge_compute_type: str = "int8",
-                     n_boot: int = 1000, choices: Sequence[Mapping[str, str] | None] | None = None
-                     ) -> list[dict[str, Any]]:
+                     n_boot: int = 1000, choices: Sequence[Mapping[str, str] | None] | None = None,
+                     runtime: str = "pytorch") -> list[dict[str, Any]]:
     """Stage 7 for one set and several front-ends (``out_dirs[k]`` for ``frontends[k]``); returns their
     summaries. The per-set work is done once for all of them: reading the audio, the clean features,
     the metrics of the unprocessed input and the two vocoder references (``input_resynth``,
@@ -171,9 +172,12 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     set's ``text`` (feature dir or ``data_dir``).
 
     ``choices[k]`` (optional): for a front-end with several candidate outputs (an observation-adding grid),
-    stage 5's per-utterance choice (its ``choice`` file): the audio and metrics are those of what was decoded."""
-    from specenh.vocoder import DeGLIDenoiser, MelRefiner, logmel_to_wave
+    stage 5's per-utterance choice (its ``choice`` file): the audio and metrics are those of what was decoded.
+    ``runtime``: ``onnx`` runs the front-ends' networks in onnxruntime (:mod:`specenh.stages.runtime`).
 
+    Steps: which outputs are still to do (:func:`_pending`), the set's audio and references
+    (:func:`_read_set`), then per length-sorted batch the reference systems (:meth:`_SetRun.references`)
+    and each front-end (:meth:`_SetRun.enhance`), and finally one summary per front-end (:meth:`_SetRun.finish`)."""
     if len(frontends) != len(out_dirs):
         raise ValueError(f"{len(frontends)} front-ends but {len(out_dirs)} output dirs")
     choices = list(choices) if choices is not None else [None] * len(frontends)
@@ -181,38 +185,69 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
         raise ValueError(f"{len(frontends)} front-ends but {len(choices)} choice maps")
     feats_dir = Path(feats_dir)
     out_dirs = [Path(o) for o in out_dirs]
-    data_dir = Path(data_dir) if data_dir else None
+    options: dict[str, Any] = dict(method=method, n_iter=n_iter, max_utts=max_utts, inversion=inversion,
+                                   degli_model=degli_model, refiner_model=refiner_model, num_examples=num_examples)
+    if judge_model:
+        options.update(judge_model=judge_model, judge_compute_type=judge_compute_type, n_boot=n_boot)
+    if runtime != "pytorch":
+        options["runtime"] = runtime
+    results, stamps = _pending(feats_dir, frontends, out_dirs, choices, options, overwrite)
+    todo = [k for k, r in enumerate(results) if r is None]
+    if not todo:
+        return results  # type: ignore[return-value]
+    torch.set_num_threads(num_threads)
+    run = _SetRun(feats_dir, _read_set(feats_dir, Path(data_dir) if data_dir else None, max_utts),
+                  {k: frontends[k] for k in todo}, {k: out_dirs[k] for k in todo}, {k: choices[k] for k in todo},
+                  device=device, num_examples=num_examples, runtime=runtime, num_threads=num_threads,
+                  voc_kw=dict(method=method, n_iter=n_iter, inversion=inversion, degli_model=degli_model,
+                              refiner_model=refiner_model))
+    if judge_model:
+        run.open_judge(judge_model, judge_compute_type, num_threads, Path(data_dir) if data_dir else None)
+    for batch in length_sorted_batches({u: run.data.n2f[u] for u in run.data.utts}, batch_size):
+        b = run.references(batch)
+        for k in todo:
+            run.enhance(k, b)
+    if run.judge is not None:
+        j = run.judge
+        log.info("%s: Whisper judge transcribed %d utterances (%.0f s of audio) in %.0f s (%.2f s per utterance)",
+                 feats_dir, j.count, j.audio_s, j.compute_s, j.compute_s / max(j.count, 1))
+    for k in todo:
+        results[k] = run.finish(k, stamps[k], n_boot=n_boot)
+    return results  # type: ignore[return-value]
+
+
+def _pending(feats_dir: Path, frontends: Sequence[str | FrontEnd], out_dirs: Sequence[Path],
+             choices: Sequence[Mapping[str, str] | None], options: Mapping[str, Any], overwrite: bool
+             ) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
+    """Each output's fingerprint, and the summaries of those already done (``None``: still to do)."""
     results: list[dict[str, Any] | None] = [None] * len(out_dirs)
-    todo: list[int] = []
-    stamps = {k: resynth_fingerprint(feats_dir, frontends[k], method=method, n_iter=n_iter, max_utts=max_utts,
-                                     inversion=inversion, degli_model=degli_model, refiner_model=refiner_model,
-                                     num_examples=num_examples,
-                                     **({"choices": sorted(choices[k].items())} if choices[k] else {}),
-                                     **({"judge_model": judge_model, "judge_compute_type": judge_compute_type,
-                                         "n_boot": n_boot} if judge_model else {}))
+    stamps = {k: resynth_fingerprint(feats_dir, frontends[k], **options,
+                                     **({"choices": sorted(choices[k].items())} if choices[k] else {}))
               for k in range(len(out_dirs))}
     for k, out_dir in enumerate(out_dirs):
         if (not overwrite and (out_dir / "summary.json").is_file()
                 and Marker(out_dir / ".done" / "resynth").is_current(stamps[k], f"{out_dir} resynthesis")):
             log.info("%s: resynthesis already done; skipping", out_dir)
             results[k] = json.loads((out_dir / "summary.json").read_text())
-        else:
-            todo.append(k)
-    if not todo:
-        return results  # type: ignore[return-value]
-    torch.set_num_threads(num_threads)
-    cfg = _feature_config(feats_dir)
-    sr = cfg.sample_rate
-    fes: dict[int, FrontEnd] = {}
-    names: dict[int, str] = {}
-    for k in todo:
-        f = frontends[k]
-        fes[k] = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
-        names[k] = str(f) if not isinstance(f, FrontEnd) else fes[k].name
-    any_logmel = any(fe.domain == "logmel" for fe in fes.values())
-    any_wave = any(fe.domain == "wave" for fe in fes.values())
-    denoiser = DeGLIDenoiser.load(degli_model) if degli_model else None
-    refiner = MelRefiner.load(refiner_model) if refiner_model else None
+    return results, stamps
+
+
+@dataclass
+class _SetData:
+    """The utterances stage 7 measures and where their degraded and clean audio are."""
+
+    utts: list[str]
+    n2f: dict[str, int]
+    wav_scp: dict[str, str]
+    clean_scp: dict[str, str]
+    gains: dict[str, float]
+    clean_p: Path | None
+    gain_p: Path | None
+    data_dir: Path | None
+
+
+def _read_set(feats_dir: Path, data_dir: Path | None, max_utts: int | None) -> _SetData:
+    """The first ``max_utts`` sorted ids of ``feats_dir`` with their audio, clean reference and gain."""
     n2f = read_utt2num_frames(feats_dir / "utt2num_frames")
     utts = sorted(n2f)
     if max_utts:
@@ -232,128 +267,188 @@ def resynthesize_set(feats_dir: str | Path, frontends: Sequence[str | FrontEnd],
     missing = [u for u in utts if u not in wav_scp or u not in clean_scp]
     if missing:
         raise ValueError(f"{feats_dir}: {len(missing)} utterances lack wav.scp/clean.scp entries, e.g. {missing[:3]}")
-    judge = None
-    judge_refs: dict[str, str] = {}
-    if judge_model:
+    return _SetData(utts, n2f, wav_scp, clean_scp, gains, clean_p, gain_p, data_dir)
+
+
+@dataclass
+class _Batch:
+    """One length-sorted batch: its audio, clean features and the reference systems' waveforms."""
+
+    utts: list[str]
+    clean: list[np.ndarray]
+    noisy: list[np.ndarray]
+    cfeats: torch.Tensor  # [B, D, T] clean log-mel
+    cframes: torch.Tensor  # [B]
+    refs: dict[str, list[np.ndarray]]
+    x: torch.Tensor | None = None  # [B, T, D] degraded features (log-mel front-ends)
+    lens: torch.Tensor | None = None
+    nw: torch.Tensor | None = None  # [B, N, 1] degraded audio (waveform front-ends)
+    nl: torch.Tensor | None = None
+    deg: np.ndarray | None = None  # the panel utterance's degraded log-mel [D, T]
+
+
+class _SetRun:
+    """The state of one set's stage 7 across front-ends: the set-level work done once, per-front-end rows."""
+
+    def __init__(self, feats_dir: Path, data: _SetData, frontends: Mapping[int, str | FrontEnd],
+                 out_dirs: Mapping[int, Path], choices: Mapping[int, Mapping[str, str] | None], *, device: str,
+                 num_examples: int, voc_kw: Mapping[str, Any], runtime: str = "pytorch", num_threads: int = 1) -> None:
+        from specenh.stages.runtime import with_runtime
+        from specenh.vocoder import DeGLIDenoiser, MelRefiner
+
+        self.feats_dir, self.data, self.out_dirs, self.choices, self.device = feats_dir, data, out_dirs, choices, device
+        self.cfg = _feature_config(feats_dir)
+        self.sr = self.cfg.sample_rate
+        self.fes: dict[int, FrontEnd] = {}
+        self.names: dict[int, str] = {}
+        for k, f in frontends.items():
+            fe = (resolve(f) if not isinstance(f, FrontEnd) else f).to(device).eval()
+            self.fes[k] = with_runtime(fe, runtime, spec=None if isinstance(f, FrontEnd) else f, threads=num_threads)
+            self.names[k] = str(f) if not isinstance(f, FrontEnd) else self.fes[k].name
+        self.any_logmel = any(fe.domain == "logmel" for fe in self.fes.values())
+        self.any_wave = any(fe.domain == "wave" for fe in self.fes.values())
+        self.vocoder_opts = {"method": voc_kw["method"], "n_iter": voc_kw["n_iter"], "inversion": voc_kw["inversion"],
+                             "degli_model": str(voc_kw["degli_model"] or ""),
+                             "refiner_model": str(voc_kw["refiner_model"] or "")}
+        self.voc_kw = dict(method=voc_kw["method"], n_iter=voc_kw["n_iter"], inversion=voc_kw["inversion"],
+                           refiner=MelRefiner.load(voc_kw["refiner_model"]) if voc_kw["refiner_model"] else None,
+                           denoiser=DeGLIDenoiser.load(voc_kw["degli_model"]) if voc_kw["degli_model"] else None)
+        self.feats = read_feats_scp(feats_dir / "feats.scp") if self.any_logmel else None
+        self.extractor = LogMelExtractor(self.cfg).to(device).eval()
+        self.ref_systems = ["input"] + (["input_resynth", "clean_resynth"] if self.any_logmel else [])
+        self.ref_rows: dict[str, dict[str, dict[str, float]]] = {s: {} for s in self.ref_systems}
+        self.enh_rows: dict[int, dict[str, dict[str, float]]] = {k: {} for k in self.fes}
+        self.examples = set(data.utts[:num_examples])
+        self.panel_utt = data.utts[0]
+        self.t_enh = {k: 0.0 for k in self.fes}
+        self.t_voc = self.voc_audio_s = self.audio_s = 0.0
+        self.judge: Any = None
+        self.judge_refs: dict[str, str] = {}
+        self.ref_hyps: dict[str, dict[str, str]] = {s: {} for s in ("input", "clean", "input_resynth", "clean_resynth")}
+        self.enh_hyps: dict[int, dict[str, str]] = {k: {} for k in self.fes}
+        for d in out_dirs.values():
+            (d / "wav").mkdir(parents=True, exist_ok=True)
+
+    def open_judge(self, judge_model: str, compute_type: str, num_threads: int, data_dir: Path | None) -> None:
+        """Load the Whisper judge and the set's transcripts (every measured utterance must have one)."""
         from specenh.metrics.judge import WhisperJudge
 
-        text_p = _lookup("text", feats_dir, data_dir)
+        text_p = _lookup("text", self.feats_dir, data_dir)
         if text_p is None:
-            raise ValueError(f"{feats_dir}: the Whisper judge needs the transcripts (a 'text' file here or in "
+            raise ValueError(f"{self.feats_dir}: the Whisper judge needs the transcripts (a 'text' file here or in "
                              "--data-dir)")
-        judge_refs = read_kv(text_p, allow_empty_value=True)
-        if any(u not in judge_refs for u in utts):
-            raise ValueError(f"{text_p}: no transcript for {[u for u in utts if u not in judge_refs][:3]}")
-        judge = WhisperJudge(judge_model, device=device, compute_type=judge_compute_type, num_threads=num_threads)
-    ref_hyps: dict[str, dict[str, str]] = {s: {} for s in ("input", "clean", "input_resynth", "clean_resynth")}
-    enh_hyps: dict[int, dict[str, str]] = {k: {} for k in todo}
-    feats = read_feats_scp(feats_dir / "feats.scp") if any_logmel else None
-    extractor = LogMelExtractor(cfg).to(device).eval()
-    voc_kw = dict(method=method, n_iter=n_iter, inversion=inversion, refiner=refiner, denoiser=denoiser)
-    ref_systems = ["input"] + (["input_resynth", "clean_resynth"] if any_logmel else [])
-    ref_rows: dict[str, dict[str, dict[str, float]]] = {s: {} for s in ref_systems}
-    enh_rows: dict[int, dict[str, dict[str, float]]] = {k: {} for k in todo}
-    examples = set(utts[:num_examples])
-    panel_utt = utts[0]
-    t_enh = {k: 0.0 for k in todo}
-    t_voc = voc_audio_s = audio_s = 0.0
-    for k in todo:
-        (out_dirs[k] / "wav").mkdir(parents=True, exist_ok=True)
+        self.judge_refs = read_kv(text_p, allow_empty_value=True)
+        if any(u not in self.judge_refs for u in self.data.utts):
+            raise ValueError(f"{text_p}: no transcript for {[u for u in self.data.utts if u not in self.judge_refs][:3]}")
+        self.judge = WhisperJudge(judge_model, device=self.device, compute_type=compute_type, num_threads=num_threads)
 
-    def vocode(f: torch.Tensor, fl: torch.Tensor) -> list[np.ndarray]:
-        nonlocal t_voc, voc_audio_s
+    def vocode(self, f: torch.Tensor, fl: torch.Tensor) -> list[np.ndarray]:
+        """Log-mel [B, D, T] (or [B, T, D] as stored) with lengths [B] -> one waveform per utterance (timed)."""
+        from specenh.vocoder import logmel_to_wave
+
         t0 = time.perf_counter()
-        w, wl = logmel_to_wave(f.to(device), fl.to(device), cfg, **voc_kw)
-        t_voc += time.perf_counter() - t0
-        voc_audio_s += float(wl.sum()) / sr
+        w, wl = logmel_to_wave(f.to(self.device), fl.to(self.device), self.cfg, **self.voc_kw)
+        self.t_voc += time.perf_counter() - t0
+        self.voc_audio_s += float(wl.sum()) / self.sr
         return [w[i, : int(wl[i])].cpu().numpy() for i in range(w.shape[0])]
 
-    for batch in length_sorted_batches({u: n2f[u] for u in utts}, batch_size):
-        clean = [load_audio(clean_scp[u], sr, utt=u)[0] * gains.get(u, 1.0) for u in batch]
-        noisy = [load_audio(wav_scp[u], sr, utt=u)[0] for u in batch]
-        audio_s += sum(len(w) for w in noisy) / sr
+    def references(self, batch: list[str]) -> _Batch:
+        """Read one batch's audio and compute the reference systems' waveforms and metrics (and transcripts)."""
+        d, dev = self.data, self.device
+        clean = [load_audio(d.clean_scp[u], self.sr, utt=u)[0] * d.gains.get(u, 1.0) for u in batch]
+        noisy = [load_audio(d.wav_scp[u], self.sr, utt=u)[0] for u in batch]
+        self.audio_s += sum(len(w) for w in noisy) / self.sr
         cw, cl = pad_batch([torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))[:, None] for w in clean])
         with torch.inference_mode():
-            cfeats, cframes = extractor(cw[:, 0].to(device), cl.to(device))
-        refs: dict[str, list[np.ndarray]] = {"input": noisy}
-        x = lens = nw = nl = None
-        if any_wave:
-            nw, nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
-        deg = None  # the panel utterance's degraded log-mel [D, T], shared by every front-end's panel
-        if panel_utt in batch:
-            if feats is not None:
-                deg = load_feat(feats, panel_utt).T
-            else:
-                with torch.inference_mode():
-                    nt = torch.from_numpy(noisy[batch.index(panel_utt)])[None]
-                    df, dfl = extractor(nt, torch.tensor([nt.shape[1]]))
-                deg = df[0, :, : int(dfl[0])].numpy()
-        if any_logmel:
-            x, lens = pad_batch([load_feat(feats, u) for u in batch])
-            refs["input_resynth"] = vocode(x, lens)
-            refs["clean_resynth"] = vocode(cfeats, cframes)
-        for s in ref_systems:
+            cfeats, cframes = self.extractor(cw[:, 0].to(dev), cl.to(dev))
+        b = _Batch(batch, clean, noisy, cfeats, cframes, {"input": noisy})
+        if self.any_wave:
+            b.nw, b.nl = pad_batch([torch.from_numpy(w)[:, None] for w in noisy])
+        if self.panel_utt in batch:
+            b.deg = self._degraded_panel(noisy[batch.index(self.panel_utt)])
+        if self.any_logmel:
+            b.x, b.lens = pad_batch([load_feat(self.feats, u) for u in batch])
+            b.refs["input_resynth"] = self.vocode(b.x, b.lens)
+            b.refs["clean_resynth"] = self.vocode(cfeats, cframes)
+        for s in self.ref_systems:
             for i, u in enumerate(batch):
-                ref_rows[s][u] = compute_all(clean[i], refs[s][i], sr, utt=u)
-        if judge is not None:
-            for s, waves in [("clean", clean)] + [(s, refs[s]) for s in ref_systems]:
-                ref_hyps[s].update(judge.transcribe(zip(batch, waves), sr, progress=False))
-        for k in todo:
-            fe, out_dir = fes[k], out_dirs[k]
-            t0 = time.perf_counter()
-            clean_fn = lambda: (cfeats, cframes)  # noqa: E731  (the clean features, for front-ends that declare them)
-            if fe.domain == "wave":
-                ew, ewl = run_frontend(fe, nw[:, 0].to(device), nl.to(device), batch, feats_dir=feats_dir,
-                                       num_frames=n2f, clean=clean_fn, device=device)
-                enhanced = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(batch))]
-                with torch.inference_mode():
-                    efeats, eframes = extractor(ew, ewl)
-                t_enh[k] += time.perf_counter() - t0
-            else:
-                efeats, eframes = run_frontend(fe, x.to(device), lens.to(device), batch, feats_dir=feats_dir,
-                                               num_frames=n2f, clean=clean_fn, device=device, choices=choices[k])
-                t_enh[k] += time.perf_counter() - t0
-                # a pass-through front-end (identity): the enhanced audio is the input's resynthesis
-                enhanced = refs["input_resynth"] if fe.passthrough else vocode(efeats, eframes)
-            if judge is not None:
-                enh_hyps[k].update({u: ref_hyps["input_resynth"][u] for u in batch} if fe.passthrough
-                                   else judge.transcribe(zip(batch, enhanced), sr, progress=False))
-            for i, u in enumerate(batch):
-                enh_rows[k][u] = compute_all(clean[i], enhanced[i], sr, utt=u)
-                if u in examples:
-                    write_wav(out_dir / "wav" / f"{u}.clean.wav", clean[i], sr)
-                    write_wav(out_dir / "wav" / f"{u}.degraded.wav", noisy[i], sr)
-                    write_wav(out_dir / "wav" / f"{u}.enhanced.wav", enhanced[i], sr)
-                    if fe.domain == "logmel":
-                        write_wav(out_dir / "wav" / f"{u}.input_resynth.wav", refs["input_resynth"][i], sr)
-                if u == panel_utt:
-                    nf = int(cframes[i])
-                    panel = [("clean (reference)", cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", deg),
-                             (f"enhanced: {names[k]}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
-                              efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
-                    spectrogram_panel(panel, out_dir / f"spectrogram_{u}.png",
-                                      title=f"{feats_dir.name} / {names[k]} / {u}")
-    ref_order = {s: {u: ref_rows[s][u] for u in utts} for s in ref_systems}
-    if judge is not None:
-        log.info("%s: Whisper judge transcribed %d utterances (%.0f s of audio) in %.0f s (%.2f s per utterance)",
-                 feats_dir, judge.count, judge.audio_s, judge.compute_s, judge.compute_s / max(judge.count, 1))
-    for k in todo:
+                self.ref_rows[s][u] = compute_all(clean[i], b.refs[s][i], self.sr, utt=u)
+        if self.judge is not None:
+            for s, waves in [("clean", clean)] + [(s, b.refs[s]) for s in self.ref_systems]:
+                self.ref_hyps[s].update(self.judge.transcribe(zip(batch, waves), self.sr, progress=False))
+        return b
+
+    def _degraded_panel(self, noisy: np.ndarray) -> np.ndarray:
+        """The panel utterance's degraded log-mel [D, T] (stored features, else the extractor's)."""
+        if self.feats is not None:
+            return load_feat(self.feats, self.panel_utt).T
+        with torch.inference_mode():
+            nt = torch.from_numpy(noisy)[None]
+            df, dfl = self.extractor(nt, torch.tensor([nt.shape[1]]))
+        return df[0, :, : int(dfl[0])].numpy()
+
+    def enhance(self, k: int, b: _Batch) -> None:
+        """Front-end ``k`` on one batch: its audio, metrics, transcripts, example files and panel."""
+        fe, dev = self.fes[k], self.device
+        n2f, feats_dir = self.data.n2f, self.feats_dir
+        t0 = time.perf_counter()
+        clean_fn = lambda: (b.cfeats, b.cframes)  # noqa: E731  (the clean features, for front-ends that declare them)
+        if fe.domain == "wave":
+            ew, ewl = run_frontend(fe, b.nw[:, 0].to(dev), b.nl.to(dev), b.utts, feats_dir=feats_dir,
+                                   num_frames=n2f, clean=clean_fn, device=dev)
+            enhanced = [ew[i, : int(ewl[i])].cpu().numpy() for i in range(len(b.utts))]
+            with torch.inference_mode():
+                efeats, eframes = self.extractor(ew, ewl)
+            self.t_enh[k] += time.perf_counter() - t0
+        else:
+            efeats, eframes = run_frontend(fe, b.x.to(dev), b.lens.to(dev), b.utts, feats_dir=feats_dir,
+                                           num_frames=n2f, clean=clean_fn, device=dev, choices=self.choices[k])
+            self.t_enh[k] += time.perf_counter() - t0
+            # a pass-through front-end (identity): the enhanced audio is the input's resynthesis
+            enhanced = b.refs["input_resynth"] if fe.passthrough else self.vocode(efeats, eframes)
+        if self.judge is not None:
+            self.enh_hyps[k].update({u: self.ref_hyps["input_resynth"][u] for u in b.utts} if fe.passthrough
+                                    else self.judge.transcribe(zip(b.utts, enhanced), self.sr, progress=False))
+        for i, u in enumerate(b.utts):
+            self.enh_rows[k][u] = compute_all(b.clean[i], enhanced[i], self.sr, utt=u)
+            if u in self.examples:
+                self._write_example(k, b, i, enhanced[i])
+            if u == self.panel_utt:
+                nf = int(b.cframes[i])
+                panel = [("clean (reference)", b.cfeats[i, :, :nf].cpu().numpy()), ("degraded (input)", b.deg),
+                         (f"enhanced: {self.names[k]}" + (" (log-mel output)" if fe.domain == "logmel" else ""),
+                          efeats[i, :, : int(eframes[i])].detach().cpu().numpy())]
+                spectrogram_panel(panel, self.out_dirs[k] / f"spectrogram_{u}.png",
+                                  title=f"{feats_dir.name} / {self.names[k]} / {u}")
+
+    def _write_example(self, k: int, b: _Batch, i: int, enhanced: np.ndarray) -> None:
+        """``wav/<utt>.{clean,degraded,enhanced[,input_resynth]}.wav`` of one example utterance."""
+        wav, u = self.out_dirs[k] / "wav", b.utts[i]
+        write_wav(wav / f"{u}.clean.wav", b.clean[i], self.sr)
+        write_wav(wav / f"{u}.degraded.wav", b.noisy[i], self.sr)
+        write_wav(wav / f"{u}.enhanced.wav", enhanced, self.sr)
+        if self.fes[k].domain == "logmel":
+            write_wav(wav / f"{u}.input_resynth.wav", b.refs["input_resynth"][i], self.sr)
+
+    def finish(self, k: int, stamp: str, *, n_boot: int) -> dict[str, Any]:
+        """Front-end ``k``'s CSVs, judge scores, ``summary.json`` and done marker; returns the summary."""
+        utts, d = self.data.utts, self.data
         judged = None
-        if judge is not None:
+        if self.judge is not None:
             from specenh.metrics.judge import JUDGED_SYSTEMS, write_judged
 
-            hyps = {"enhanced": enh_hyps[k], **ref_hyps}
-            keep = [s for s in JUDGED_SYSTEMS if hyps[s] and (fes[k].domain == "logmel" or "resynth" not in s)]
-            judged = write_judged(out_dirs[k], judge_refs, {s: {u: hyps[s][u] for u in utts} for s in keep},
-                                  judge.info(), n_boot=n_boot)
-        results[k] = _write_outputs(
-            out_dirs[k], feats_dir, fes[k], names[k], utts, {u: enh_rows[k][u] for u in utts}, ref_order,
-            audio_s=audio_s, t_enh=t_enh[k], vocoder_xrt=voc_audio_s / max(t_voc, 1e-9) if t_voc else None,
-            vocoder={"method": method, "n_iter": n_iter, "inversion": inversion, "degli_model": str(degli_model or ""),
-                     "refiner_model": str(refiner_model or "")},
-            reference="clean.scp scaled by utt2gain" if clean_p else "the set's own audio (no clean.scp)",
-            gain_found=gain_p is not None, panel_utt=panel_utt, stamp=stamps[k], judged=judged)
-    return results  # type: ignore[return-value]
+            hyps = {"enhanced": self.enh_hyps[k], **self.ref_hyps}
+            keep = [s for s in JUDGED_SYSTEMS if hyps[s] and (self.fes[k].domain == "logmel" or "resynth" not in s)]
+            judged = write_judged(self.out_dirs[k], self.judge_refs, {s: {u: hyps[s][u] for u in utts} for s in keep},
+                                  self.judge.info(), n_boot=n_boot)
+        ref_order = {s: {u: self.ref_rows[s][u] for u in utts} for s in self.ref_systems}
+        return _write_outputs(
+            self.out_dirs[k], self.feats_dir, self.fes[k], self.names[k], utts, {u: self.enh_rows[k][u] for u in utts},
+            ref_order, audio_s=self.audio_s, t_enh=self.t_enh[k],
+            vocoder_xrt=self.voc_audio_s / max(self.t_voc, 1e-9) if self.t_voc else None,
+            vocoder=self.vocoder_opts,
+            reference="clean.scp scaled by utt2gain" if d.clean_p else "the set's own audio (no clean.scp)",
+            gain_found=d.gain_p is not None, panel_utt=self.panel_utt, stamp=stamp, judged=judged)
 
 
 def resynth_fingerprint(feats_dir: Path, frontend: str | FrontEnd, **options: Any) -> str:
@@ -416,7 +511,7 @@ def condition_panel(feats_dir: str | Path, frontends: Sequence[str], out_png: st
     utterance (default: the first sorted id) of ``feats_dir``. Front-ends are specs as in stage 5
     (names, checkpoints, inference-variant YAMLs); waveform front-ends are shown through the ASR's
     feature extractor."""
-    from specenh.stages.enhancer import BatchEnhancer
+    from specenh.stages.batch_enhancer import BatchEnhancer
 
     feats_dir = Path(feats_dir)
     labels = list(labels) if labels else [str(f) for f in frontends]

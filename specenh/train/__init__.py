@@ -1,12 +1,14 @@
 """Front-end training (stage 4): shared data, a trainer registry, one entry point.
 
-Each trainable front-end registers a training function with :func:`register_trainer`::
+A trainable front-end (``trainable = True``) is trained by the supervised trainer
+(:mod:`specenh.train.supervised`: its loss and augmentation are the front-end's own hooks) unless it
+registers a training function of its own with :func:`register_trainer`, as the GAN does::
 
     @register_trainer("stylegan")
     def train_stylegan(cfg: dict, data: FrontendData, exp_dir: Path) -> Path: ...  # returns exp_dir/model.pt
 
 ``train_frontend`` resolves the data, saves the resolved config into the experiment dir, and
-calls the registered function. ``model.pt`` must be loadable with :func:`specenh.frontends.load`.
+calls the trainer. ``model.pt`` must be loadable with :func:`specenh.frontends.load`.
 """
 from __future__ import annotations
 
@@ -42,13 +44,37 @@ def register_trainer(name: str, resolve: Callable[[dict[str, Any]], dict[str, An
 def check_config(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
     """Raise ValueError if front-end ``name``'s training config (overrides applied) has unknown keys or bad values:
     what stage 4 would find, found before any work (the driver's preflight)."""
-    _import_trainers()
+    cfg = dict(cfg)
+    kind = _kind(name, cfg)
+    cfg.pop("frontend", None)
+    found = trainer_for(kind)
+    return found[1](cfg) if found is not None else cfg
+
+
+def _kind(name: str, cfg: dict[str, Any]) -> str:
+    from specenh.frontends.base import trainable_names
     from specenh.frontends.spec import trainer_of
 
-    cfg = dict(cfg)
-    kind = trainer_of(name, cfg, set(TRAINERS))
-    cfg.pop("frontend", None)
-    return RESOLVERS[kind](cfg) if kind in RESOLVERS else cfg
+    _import_trainers()
+    return trainer_of(name, cfg, set(TRAINERS) | set(trainable_names()))
+
+
+def trainer_for(kind: str) -> tuple[Callable[..., Path], Callable[[dict[str, Any]], dict[str, Any]]] | None:
+    """``(train(cfg, data, exp_dir), resolve(cfg))`` for front-end ``kind``: its own registered trainer, else
+    the supervised trainer bound to it when it is a registered trainable front-end; None otherwise."""
+    import copy
+
+    _import_trainers()
+    if kind in TRAINERS:
+        return TRAINERS[kind], RESOLVERS.get(kind, lambda c: c)
+    from specenh.frontends.base import trainable_names
+
+    if kind not in trainable_names():
+        return None
+    from specenh.train.supervised import resolve_config, train_supervised
+
+    return ((lambda cfg, data, exp_dir: train_supervised(kind, cfg, data, exp_dir)),
+            (lambda cfg: resolve_config(kind, copy.deepcopy(dict(cfg)))))
 
 
 @dataclass
@@ -96,22 +122,22 @@ def train_frontend(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir: 
     A variant (e.g. an ablation ``stylegan_nocx``) names its trainer with a ``frontend:`` key in its
     config, or is found by the part of its name before the first ``_``.
     """
-    _import_trainers()
-    from specenh.frontends.spec import trainer_of
-
     cfg = dict(cfg)
-    kind = trainer_of(name, cfg, set(TRAINERS))
+    kind = _kind(name, cfg)
     cfg.pop("frontend", None)
     if kind != name:
         log.info("front-end %r is a variant of %r", name, kind)
     name = kind
-    if name not in TRAINERS:
-        raise ValueError(f"no trainer registered for front-end {name!r}; trainable: {sorted(TRAINERS)}")
+    found = trainer_for(name)
+    if found is None:
+        from specenh.frontends.base import trainable_names
+
+        raise ValueError(f"front-end {name!r} is not trainable; trainable: {sorted(set(TRAINERS) | set(trainable_names()))}")
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     check_data_mode(exp_dir, data)
     save_config(cfg, exp_dir / "config.yaml")
-    return TRAINERS[name](cfg, data, exp_dir)
+    return found[0](cfg, data, exp_dir)
 
 
 def data_mode(data: FrontendData) -> dict[str, Any]:

@@ -24,6 +24,12 @@ def _run(args: argparse.Namespace) -> int:
     # inference: (e.g. observation adding) is no training key: it travels in model.pt as the model's default
     inference = dict(cfg.pop("inference", None) or {})
     apply_run_options(cfg, args)
+    if args.print_config:
+        print(render_config(args.name, cfg, inference), end="")
+        return 0
+    missing = [o for o, v in (("--conditions", args.conditions), ("--exp-dir", args.exp_dir)) if not v]
+    if missing:
+        raise SystemExit(f"specenh train-frontend: {' and '.join(missing)} required (except with --print-config)")
     feats, data = Path(args.feats_root), Path(args.data_root)
     conds = args.conditions
     d = FrontendData(
@@ -45,6 +51,42 @@ def _run(args: argparse.Namespace) -> int:
     set_inference_defaults(path, inference)
     log.info("front-end %s: %s", args.name, path)
     return 0
+
+
+def render_config(name: str, cfg: dict, inference: dict) -> str:
+    """The config training would use (the trainer's defaults filled in, values checked), as YAML; every value
+    that comes from the defaults rather than the YAML chain, the overrides or the run options is marked."""
+    import yaml
+
+    from specenh.train import check_config
+
+    resolved = check_config(name, cfg)
+    if inference:
+        resolved = {**resolved, "inference": inference}
+    stated = set(_flat_keys({**cfg, "inference": inference}))
+    lines = [f"# specenh train-frontend --name {name}: the resolved training config ('# default': not set by the "
+             "config, its base: chain, the overrides or --seed/--num-threads)"]
+
+    def emit(d: dict, prefix: str, indent: str) -> None:
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict) and v:
+                lines.append(f"{indent}{k}:")
+                emit(v, key + ".", indent + "  ")
+                continue
+            text = yaml.safe_dump(v, default_flow_style=True, width=10**6).strip()
+            text = text[:-4].rstrip() if text.endswith("\n...") else text.removesuffix("...").strip()
+            lines.append(f"{indent}{k}: {text}" + ("" if key in stated else "  # default"))
+
+    emit(resolved, "", "")
+    return "\n".join(lines) + "\n"
+
+
+def _flat_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
 
 
 def set_inference_defaults(path: str | Path, inference: dict) -> None:
@@ -104,9 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default="data")
     p.add_argument("--train-set", default="train")
     p.add_argument("--valid-set", default="dev")
-    p.add_argument("--conditions", nargs="+", required=True, help="training conditions (<set>_<cond> dirs)")
+    p.add_argument("--conditions", nargs="+", default=None, help="training conditions (<set>_<cond> dirs; required)")
     p.add_argument("--asr-model", default=None, help="frozen ASR for ASR-feature losses")
-    p.add_argument("--exp-dir", required=True)
+    p.add_argument("--exp-dir", default=None, help="where the checkpoints, logs and model.pt go (required)")
     p.add_argument("--seed", type=int, default=None, help="sets train.seed (default: the config's)")
     p.add_argument("--num-threads", type=int, default=None, help="sets train.num_threads (torch CPU threads)")
     p.add_argument("--overwrite", action="store_true", help="discard checkpoints and train from scratch")
@@ -120,5 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--online-mix", action="store_true",
                    help="online: one item per utterance with a condition drawn per epoch, instead of one item "
                         "per (condition, utterance) pair")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved training config (defaults marked) and exit; trains nothing")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     p.set_defaults(func=_run)

@@ -1,5 +1,6 @@
-"""Stage 4 for the supervised baselines ``mask``, ``inpaint`` and ``bwe``: one Lightning module and
-one training function shared by the three (registered with :func:`register_trainer`).
+"""Stage 4 for the supervised front-ends (``mask``, ``inpaint``, ``bwe`` and any trainable front-end without
+a trainer of its own): one Lightning module and one training function (:func:`specenh.train.trainer_for`
+binds it to the front-end).
 
 Config (every key has a default here; ``conf/frontend/<name>.yaml`` lists them all)::
 
@@ -39,7 +40,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from specenh.frontends.base import FrontEnd, build
-from specenh.train import FrontendData, register_trainer, select_conditions
+from specenh.train import FrontendData, select_conditions
 from specenh.train.data import BucketBatchSampler, PairedFeatDataset, PairedWaveDataset, collate_waves
 from specenh.train.harness import (EpochIndexed, HarnessModule, bucket, budget_steps, check_sections, fit,
                                    resolve_train, selected_weights, set_threads, warmup_cosine, write_train_info)
@@ -422,17 +423,3 @@ def train_supervised(name: str, cfg: dict[str, Any], data: FrontendData, exp_dir
         log.info("saved %s: %s", out, info)
     return out
 
-
-@register_trainer("mask", resolve=lambda cfg: resolve_config("mask", copy.deepcopy(dict(cfg))))
-def train_mask(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
-    return train_supervised("mask", cfg, data, exp_dir)
-
-
-@register_trainer("inpaint", resolve=lambda cfg: resolve_config("inpaint", copy.deepcopy(dict(cfg))))
-def train_inpaint(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
-    return train_supervised("inpaint", cfg, data, exp_dir)
-
-
-@register_trainer("bwe", resolve=lambda cfg: resolve_config("bwe", copy.deepcopy(dict(cfg))))
-def train_bwe(cfg: dict[str, Any], data: FrontendData, exp_dir: Path) -> Path:
-    return train_supervised("bwe", cfg, data, exp_dir)

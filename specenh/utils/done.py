@@ -64,14 +64,41 @@ def referenced_models(config: str | Path) -> list[str]:
     return [str(r) for r in refs if isinstance(r, str) and r.endswith(MODEL_SUFFIXES) and os.path.isfile(r)]
 
 
-def command_fingerprint(argv: list[str]) -> str:
-    """The fingerprint of a command line: its words, the bytes of every config file it names, and the size
+def base_files(config: str | Path) -> list[str]:
+    """The files a YAML config's ``base:`` chain names (each relative to the file naming it), nearest first;
+    [] for a file without ``base:``. A cycle or an unreadable file ends the chain (the loader reports it)."""
+    import yaml
+
+    out: list[str] = []
+    p = Path(config)
+    seen = {p.resolve()}
+    while p.suffix in (".yaml", ".yml") and p.is_file():
+        try:
+            cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            break
+        base = cfg.get("base") if isinstance(cfg, dict) else None
+        if not isinstance(base, str):
+            break
+        p = p.parent / base
+        if p.resolve() in seen:
+            break
+        seen.add(p.resolve())
+        out.append(str(p))
+    return out
+
+
+def command_fingerprint(argv: list[str], inputs: Iterable[str | Path] = ()) -> str:
+    """The fingerprint of a command line: its words, the bytes of every config file it names (and of the files
+    their ``base:`` chains name), the size and time of ``inputs`` (files the command reads that it does not
+    name as such, e.g. a data dir's files for its validation), and the size
     and time of every model file it names or that a front-end YAML it names points to (a retrained model
     redoes the steps that used it, also through an inference variant or an ``auto`` member)."""
     files = [a for a in argv if a.endswith(CONFIG_SUFFIXES) and os.path.isfile(a)]
+    files += [b for f in list(files) for b in base_files(f) if os.path.isfile(b)]  # a changed base redoes the step
     models = [a for a in argv if a.endswith(MODEL_SUFFIXES) and os.path.isfile(a)]
     models += [m for f in files for m in referenced_models(f)]
-    return fingerprint({"argv": list(argv)}, contents=files, inputs=models)
+    return fingerprint({"argv": list(argv)}, contents=files, inputs=models + [str(p) for p in inputs])
 
 
 class Marker:
@@ -117,10 +144,15 @@ class Marker:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 2 or args[0] != "fingerprint" or args[1] != "--":
-        print("usage: python -m specenh.utils.done fingerprint -- CMD ARGS...", file=sys.stderr)
+    if not args or args[0] != "fingerprint" or "--" not in args:
+        print("usage: python -m specenh.utils.done fingerprint [--inputs FILE...] -- CMD ARGS...", file=sys.stderr)
         return 2
-    print(command_fingerprint(args[2:]))
+    sep = args.index("--")
+    opts = args[1:sep]
+    if opts and opts[0] != "--inputs":
+        print(f"unknown option {opts[0]!r}; usage: ... fingerprint [--inputs FILE...] -- CMD ARGS...", file=sys.stderr)
+        return 2
+    print(command_fingerprint(args[sep + 1:], inputs=opts[1:]))
     return 0
 
 

@@ -160,7 +160,7 @@ def clean_targets(waves: torch.Tensor, lengths: torch.Tensor, cfg: FeatureConfig
     """(log-mel [B, D, T], |STFT| of the pre-emphasised signal [B, F, T], frames [B]) of clean waves,
     aligned frame for frame as the ASR features are (T = L // hop valid frames)."""
     from specenh.features.logmel import LogMelExtractor
-    from specenh.vocoder.stft import stft
+    from specenh.vocoder.framing import stft
 
     feats, frames = LogMelExtractor(cfg)(waves, lengths)
     x = waves

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from specenh.features.logmel import FeatureConfig
-from specenh.vocoder.stft import Framing, frame_mask, num_stft_frames, stft
+from specenh.vocoder.framing import Framing, frame_mask, num_stft_frames, stft
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from specenh.features.extract import COPY_FILES
 from specenh.features.io import FeatWriter, length_sorted_batches, read_utt2num_frames, unpad_batch
 from specenh.features.logmel import FeatureConfig
 from specenh.frontends.base import parse_options, resolve
-from specenh.stages.enhancer import BatchEnhancer
+from specenh.stages.batch_enhancer import BatchEnhancer
 from specenh.utils.config import load_yaml
 
 log = logging.getLogger(__name__)
