@@ -84,28 +84,24 @@ class Auto(FrontEnd):
                          "(specenh decode), not alone")
 
 
+def _unit_interval(name: str, value: Any, extra: str = "") -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"auto: {name} must be a number in [0, 1]{extra}, got {value!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"auto: {name} must be in [0, 1], got {value!r}")
+    return v
+
+
 def check_margin(margin: Any) -> float:
     """The selection margin as a float in [0, 1] (a clear error otherwise)."""
-    try:
-        m = float(margin)
-    except (TypeError, ValueError):
-        raise ValueError(f"auto: margin must be a number in [0, 1], got {margin!r}") from None
-    if not 0.0 <= m <= 1.0:
-        raise ValueError(f"auto: margin must be in [0, 1], got {margin!r}")
-    return m
+    return _unit_interval("margin", margin)
 
 
 def check_first_look(first_look: Any) -> float | None:
     """The first-look threshold as a float in [0, 1], or None (off)."""
-    if first_look is None:
-        return None
-    try:
-        t = float(first_look)
-    except (TypeError, ValueError):
-        raise ValueError(f"auto: first_look must be a number in [0, 1] or null, got {first_look!r}") from None
-    if not 0.0 <= t <= 1.0:
-        raise ValueError(f"auto: first_look must be in [0, 1], got {first_look!r}")
-    return t
+    return None if first_look is None else _unit_interval("first_look", first_look, " or null")
 
 
 def first_look_threshold(first_look: float | None, margin: float) -> float | None:
