@@ -39,6 +39,7 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
     if choices:
         write_kv(out_dir / "choice", choices)
     cand_files = [out_dir / f"candidates.{j}.jsonl" for j in range(1, nj + 1)]
+    lines: list[str] = []
     if any(f.is_file() for f in cand_files):  # every candidate's confidence and hypothesis, one file
         lines = sorted(ln for f in cand_files if f.is_file() for ln in f.read_text(encoding="utf-8").splitlines() if ln)
         (out_dir / "candidates.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
@@ -67,8 +68,7 @@ def merge_and_score(feats_dir: str | Path, out_dir: str | Path, *, nj: int, fron
                 info["margin"] = float(inf["margin"])
             if inf.get("first_look") is not None:
                 info["first_look"] = float(inf["first_look"])
-                recs = [json.loads(ln) for ln in (out_dir / "candidates.jsonl").read_text().splitlines() if ln] \
-                    if (out_dir / "candidates.jsonl").is_file() else []
+                recs = [json.loads(ln) for ln in lines]  # the merged candidates log, as written above
                 if recs:  # the share of utterances whose other candidates were not decoded
                     info["first_look_skipped"] = sum(1 for r in recs if None in r["conf"]) / len(recs)
     if choices:  # the share of utterances given to each candidate (auto's members, alpha values)
