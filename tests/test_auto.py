@@ -450,3 +450,72 @@ def test_long_candidates_go_to_the_asr_within_a_frame_budget():
     calls.clear()
     decode_and_choose(FakeASR(), cands, max_frames=500)  # longer than the budget: one at a time
     assert calls == [(1, 2, 1000)] * 5
+
+
+def test_tune_prune_drops_what_adds_nothing_and_stops_at_the_tolerance():
+    """Greedy backward elimination at the kept margin: a candidate that never wins goes first, a duplicate of a
+    winner next (the mean WER unchanged), a helpful one stays (dropping it would cost more than the tolerance)."""
+    from specenh.frontends.auto_tune import SetCandidates, format_table, tune_margin, tune_prune
+
+    labels = ["identity", "sg/alpha=0.5", "sg/alpha=1", "inpaint"]
+    # u0: alpha=1 right and most confident; u1: alpha=0.5 and alpha=1 equally right; u2: inpaint never confident
+    conf = np.array([[0.5, 0.6, 0.8, 0.4], [0.5, 0.9, 0.9, 0.4], [0.9, 0.5, 0.5, 0.3]])
+    errors = np.array([[4, 2, 0, 4], [3, 0, 0, 3], [0, 2, 2, 5]])
+    s = SetCandidates("s", labels, conf, errors, np.full(3, 10))
+    res = tune_margin([s], [0.0])
+    kept = tune_prune([s], res, 0.001)
+    assert res.drop == ["inpaint", "sg/alpha=0.5"] and kept[0].labels == ["identity", "sg/alpha=1"]
+    assert [w for _, w in res.prune_path] == pytest.approx([0.0, 0.0])
+    assert kept[0].wer(0.0) == pytest.approx(s.wer(0.0))
+    assert "pruned at margin 0" in format_table(res) and res.to_dict()["drop"] == res.drop
+    res2 = tune_margin([s], [0.0])
+    tune_prune([s], res2, 0.5)  # a loose tolerance drops down to the fallback
+    assert res2.drop[-1] == "sg/alpha=1" and len(res2.drop) == 3
+    with pytest.raises(ValueError, match="tolerance"):
+        tune_prune([s], res2, 1.5)
+
+
+def test_auto_drop_leaves_out_candidates_and_members(tmp_path):
+    """inference: {drop: [...]}: a dropped observation-adding weight is not computed, a member with nothing left
+    is not run, the fallback cannot go, an unknown label names the candidates; drop: [] restores them."""
+    from specenh.stages.batch_enhancer import run_candidates
+
+    build({"name": "inpaint", "channels": [4, 8]}).save(tmp_path / "inp.pt")
+    (tmp_path / "grid.yaml").write_text(f"checkpoint: {tmp_path / 'inp.pt'}\ninference: {{alpha: [0.5, 1.0]}}\n")
+    fe = build({"name": "auto", "members": ["identity", str(tmp_path / "grid.yaml"), "bwe"]})
+    assert fe.candidate_labels() == ["identity", "grid/alpha=0.5", "grid/alpha=1", "bwe"]
+    fe.set_inference_options(drop=["grid/alpha=0.5", "bwe"])
+    assert [lab for lab, _ in fe.members()] == ["identity", "grid"]
+    x = torch.randn(2, 80, 30) - 6.0
+    labels = [lab for lab, _, _ in run_candidates(fe, x, torch.tensor([30, 20]), ["a", "b"])]
+    assert labels == ["identity", "grid/alpha=1"]
+    with pytest.raises(ValueError, match="fallback"):
+        fe.set_inference_options(drop=["identity"])
+    with pytest.raises(ValueError, match="candidates: \\['identity'"):
+        fe.set_inference_options(drop=["mask"])
+    fe.set_inference_options(drop=[])
+    assert len(run_candidates(fe, x, torch.tensor([30, 20]), ["a", "b"])) == 4
+
+
+def test_frame_chunks_and_joined_chunks_equal_the_whole_batch():
+    """The batch enhancer's CPU chunks: consecutive, within the frame budget (at least one utterance), and a
+    front-end run chunk by chunk gives what it gives on the whole batch (lengths and padding included)."""
+    from specenh.features.io import frame_chunks
+    from specenh.stages.batch_enhancer import join_candidates, run_candidates
+
+    assert frame_chunks([500, 400, 300, 100], None) == [(0, 4)]
+    assert frame_chunks([500, 400, 300, 100], 1000) == [(0, 2), (2, 4)]
+    assert frame_chunks([1500, 400, 300], 1000) == [(0, 1), (1, 3)]
+    assert frame_chunks([10] * 5, 10 ** 6, max_items=2) == [(0, 2), (2, 4), (4, 5)]
+    fe = build({"name": "inpaint", "channels": [4, 8]}).eval()
+    torch.manual_seed(0)
+    lens = torch.tensor([40, 33, 20, 9])
+    x = torch.randn(4, 80, 40) - 6.0
+    x = x * (torch.arange(40)[None, :] < lens[:, None])[:, None, :]
+    whole = run_candidates(fe, x, lens, list("abcd"))
+    parts = [run_candidates(fe, x[a:b, :, : int(lens[a:b].max())], lens[a:b], list("abcd")[a:b])
+             for a, b in frame_chunks(lens.tolist(), 70)]
+    joined = join_candidates(parts)
+    assert [lab for lab, _, _ in joined] == [lab for lab, _, _ in whole] and joined[0][1].shape == whole[0][1].shape
+    torch.testing.assert_close(joined[0][1], whole[0][1], atol=1e-5, rtol=1e-5)
+    assert torch.equal(joined[0][2], whole[0][2])

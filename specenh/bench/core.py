@@ -296,6 +296,9 @@ def bench_frontends(waves: list[np.ndarray], threads: int, device: str, batch: i
     for spec in names:
         fe = resolve(spec).to(device).eval()
         label = f"{fe.name} ({Path(spec).name})" if spec not in REGISTRY else f"{fe.name} (default size)"
+        if fe.obs_alpha is not None and len(fe.obs_alpha) > 1:  # a grid needs the ASR to choose: time the network
+            fe.set_observation_adding(None)
+            label += " [network only, no alpha grid]"
         n_params = sum(p.numel() for p in fe.parameters())
         ort = None
         if onnx:

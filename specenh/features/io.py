@@ -66,6 +66,23 @@ def length_sorted_batches(lengths: Mapping[str, int], batch_size: int, max_frame
         yield batch
 
 
+def frame_chunks(lengths: list[int], max_frames: int | None, max_items: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive ``[start, end)`` slices of a batch of utterances with these lengths (frames), each of at most
+    ``max_frames`` padded frames (its longest times its size; None or 0: no limit) and ``max_items`` utterances,
+    and at least one utterance."""
+    if not max_frames and not max_items:
+        return [(0, len(lengths))]
+    out, start, longest = [], 0, 0
+    for i, n in enumerate(lengths):
+        if i > start and ((max_frames and max(longest, n) * (i - start + 1) > max_frames)
+                          or (max_items and i - start >= max_items)):
+            out.append((start, i))
+            start, longest = i, 0
+        longest = max(longest, n)
+    out.append((start, len(lengths)))
+    return out
+
+
 class FeatWriter:
     """Write ``ark,scp`` pairs; use as a context manager."""
 

@@ -22,6 +22,9 @@ an utterance whose confidence in it is at least ``min(t, 1 - margin)`` keeps it 
 being decoded (above ``1 - margin`` none could win: that part changes nothing). A ``tune: {first_look: [...]}``
 grid lets stage 4 keep the lowest ``t`` that is worse on no validation set than decoding every candidate.
 
+**Pruning** (``inference: {drop: [labels]}``, written by ``tune: {prune: tol}``): candidates that validation shows
+add nothing are not computed or decoded, e.g. ``stylegan/alpha=0.25``; every candidate costs a full ASR pass.
+
 The choice needs the ASR, so ``auto`` runs only where one is loaded (``specenh decode``).
 """
 from __future__ import annotations
@@ -42,10 +45,11 @@ class Auto(FrontEnd):
     standalone = False
 
     def __init__(self, members: Sequence[str] = (), select: str = "confidence", margin: float = 0.0,
-                 first_look: float | None = None):
+                 first_look: float | None = None, drop: Sequence[str] = ()):
         margin = check_margin(margin)
         first_look = check_first_look(first_look)
-        super().__init__(members=[str(m) for m in members], select=select, margin=margin, first_look=first_look)
+        super().__init__(members=[str(m) for m in members], select=select, margin=margin, first_look=first_look,
+                         drop=[str(d) for d in drop])
         self.margin = margin
         self.first_look = first_look
         if not members:
@@ -64,15 +68,59 @@ class Auto(FrontEnd):
         if len(set(labels)) != len(labels):
             raise ValueError(f"auto: members with the same name {labels}")
         self.member_modules = torch.nn.ModuleList([fe for _, fe in self._members])
+        self._alphas = {lab: None if fe.obs_alpha is None else list(fe.obs_alpha) for lab, fe in self._members}
+        self.drop: list[str] = []
+        self._set_drop(drop)
+
+    def candidate_labels(self) -> list[str]:
+        """Every member's candidates before ``drop``, labelled as stage 5 logs them (``stylegan/alpha=0.5``)."""
+        return [lab if alphas is None else f"{lab}/alpha={a:g}" for lab, alphas in self._alphas.items()
+                for a in (alphas or [None])]
+
+    def _set_drop(self, drop: Sequence[str]) -> None:
+        """Leave out the candidates labelled ``drop`` (``tune: {prune: ...}``): a member all of whose candidates
+        are dropped is not run, a dropped observation-adding weight is not computed; the first member (the
+        fallback) cannot be dropped."""
+        known = self.candidate_labels()
+        bad = [d for d in drop if d not in known]
+        if bad:
+            raise ValueError(f"auto: drop names no candidate: {bad} (candidates: {known})")
+        first = self._members[0][0]
+        if any(d == first or d.startswith(first + "/") for d in drop):
+            raise ValueError(f"auto: the first member {first!r} is the fallback and cannot be dropped")
+        self.drop = list(drop)
+        self._kept = []
+        for lab, fe in self._members:
+            alphas = self._alphas[lab]
+            if alphas is None:
+                if lab not in drop:
+                    self._kept.append((lab, fe))
+                continue
+            keep = [a for a in alphas if f"{lab}/alpha={a:g}" not in drop]
+            if keep:
+                fe.obs_alpha = keep
+                self._kept.append((lab, fe))
+
+    def replace_member(self, label: str, fe: FrontEnd) -> None:
+        """Run member ``label`` as ``fe`` (the same network under another runtime, :mod:`specenh.stages.runtime`)."""
+        self._members = [(lab, fe if lab == label else m) for lab, m in self._members]
+        self._kept = [(lab, fe if lab == label else m) for lab, m in self._kept]
 
     def members(self) -> list[tuple[str, FrontEnd]]:
-        return list(self._members)
+        """The members stage 5 runs (those with a candidate not dropped), with their labels."""
+        return list(self._kept)
 
     def set_inference_options(self, **options: Any) -> None:
         if "margin" in options:
             options["margin"] = check_margin(options["margin"])
         if "first_look" in options:
             options["first_look"] = check_first_look(options["first_look"])
+        if "drop" in options:
+            drop = options["drop"] or []
+            if isinstance(drop, str) or not all(isinstance(d, str) for d in drop):
+                raise ValueError(f"auto: drop must be a list of candidate labels, got {drop!r}")
+            self._set_drop(drop)
+            options["drop"] = list(drop)
         super().set_inference_options(**options)
 
     def set_observation_adding(self, alpha: Any = None, alpha_domain: str = "logmel") -> None:

@@ -76,6 +76,12 @@ class SetCandidates:
     def fallback_wer(self) -> float:
         return float(self.errors[:, 0].sum() / self.ref_len.sum())
 
+    def without(self, drop: Sequence[str]) -> "SetCandidates":
+        """The set as if the candidates labelled ``drop`` had not been decoded (the fallback always stays)."""
+        keep = [k for k, lab in enumerate(self.labels) if k == 0 or lab not in drop]
+        return SetCandidates(self.name, [self.labels[k] for k in keep], self.conf[:, keep], self.errors[:, keep],
+                             self.ref_len)
+
 
 @dataclass
 class TuneResult:
@@ -90,6 +96,9 @@ class TuneResult:
     first_looks: list[float] = field(default_factory=list)  # its grid
     first_look_wer: dict[str, list[float]] = field(default_factory=dict)  # set -> WER per threshold (kept margin)
     first_look_skip: list[float] = field(default_factory=list)  # share of utterances not fully decoded, per threshold
+    drop: list[str] = field(default_factory=list)  # candidates pruned (tune: {prune: tol}), in the order dropped
+    prune_tol: float | None = None  # None: not pruned
+    prune_path: list[tuple[str, float]] = field(default_factory=list)  # (candidate dropped next, mean WER without it)
 
     def mean_wer(self, i: int) -> float:
         return float(np.mean([self.wer[s][i] for s in self.sets]))
@@ -104,7 +113,12 @@ class TuneResult:
                 **({"first_look": self.first_look, "first_look_rule": "the lowest threshold worse than decoding "
                     "every candidate on no set (at the kept margin)", "first_looks": self.first_looks,
                     "first_look_wer": {s: [round(v, 5) for v in w] for s, w in self.first_look_wer.items()},
-                    "first_look_skip": [round(v, 4) for v in self.first_look_skip]} if self.first_looks else {})}
+                    "first_look_skip": [round(v, 4) for v in self.first_look_skip]} if self.first_looks else {}),
+                **({"drop": self.drop, "prune_tol": self.prune_tol, "prune_rule": "drop, one at a time, the candidate "
+                    "whose removal gives the lowest mean WER over the sets at the kept margin while that mean stays "
+                    "within prune_tol of every candidate's and no set is worse than the fallback",
+                    "prune_path": [[lab, round(w, 5)] for lab, w in self.prune_path]}
+                   if self.prune_tol is not None else {})}
 
 
 def load_set(decode_dir: str | Path, text: str | Path | None = None) -> SetCandidates:
@@ -191,6 +205,34 @@ def tune_first_look(sets: Sequence[SetCandidates], res: TuneResult, grid: Sequen
     return res
 
 
+def tune_prune(sets: Sequence[SetCandidates], res: TuneResult, tol: float) -> list[SetCandidates]:
+    """Greedy backward elimination of candidates at the kept margin: each round drops the candidate (never the
+    fallback) whose removal gives the lowest mean WER over the sets, as long as that mean stays within ``tol``
+    (absolute WER) of the mean with every candidate and no set becomes worse than the fallback. Every candidate
+    is a full ASR pass in stage 5, so each one dropped saves that. Fills ``res.drop``/``prune_*``; returns the
+    sets without the dropped candidates (for the first-look tuning that follows)."""
+    if not 0.0 <= tol < 1.0:
+        raise ValueError(f"tune.prune must be a WER tolerance in [0, 1), got {tol!r}")
+    full = float(np.mean([s.wer(res.margin) for s in sets]))
+    res.prune_tol, res.drop, res.prune_path = float(tol), [], []
+    cur = list(sets)
+    while len(cur[0].labels) > 1:
+        trials = []
+        for lab in cur[0].labels[1:]:
+            trial = [s.without([lab]) for s in cur]
+            if all(t.wer(res.margin) <= t.fallback_wer + 1e-12 for t in trial):
+                trials.append((round(float(np.mean([t.wer(res.margin) for t in trial])), 12), lab, trial))
+        if not trials:
+            break
+        mean, lab, trial = min(trials, key=lambda t: t[:2])
+        if mean > full + tol + 1e-12:
+            break
+        res.drop.append(lab)
+        res.prune_path.append((lab, mean))
+        cur = trial
+    return cur
+
+
 def write_tuned(config: str | Path, result: TuneResult, out: str | Path) -> Path:
     """``config`` (an auto YAML) with ``inference.margin`` set to the tuned margin and the ``tuned:`` record;
     its ``tune:`` block is dropped (the output is what stage 5 decodes with)."""
@@ -201,6 +243,8 @@ def write_tuned(config: str | Path, result: TuneResult, out: str | Path) -> Path
     cfg["inference"] = {**dict(cfg.get("inference") or {}), "margin": result.margin}
     if result.first_looks:
         cfg["inference"]["first_look"] = result.first_look
+    if result.prune_tol is not None:
+        cfg["inference"]["drop"] = list(result.drop)
     cfg["tuned"] = {"from": str(config), **result.to_dict()}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -216,9 +260,10 @@ def margins_of(config: str | Path) -> list[float]:
     tune = cfg.get("tune") or {}
     if not isinstance(tune, dict):
         raise ValueError(f"{config}: 'tune:' must be a mapping (e.g. tune: {{margins: [0, 0.05, 0.1]}})")
-    unknown = set(tune) - {"margins", "harm_p", "first_look"}
+    unknown = set(tune) - {"margins", "harm_p", "first_look", "prune"}
     if unknown:
-        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins, harm_p, first_look)")
+        raise ValueError(f"{config}: unknown keys in 'tune:' {sorted(unknown)} (known: margins, harm_p, first_look, "
+                         "prune)")
     return [check_margin(m) for m in tune.get("margins", DEFAULT_MARGINS)]
 
 
@@ -226,6 +271,13 @@ def first_looks_of(config: str | Path) -> list[float]:
     """The config's ``tune: {first_look: [...]}`` grid ([]: the first look is not tuned, stays off)."""
     tune = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("tune") or {}
     return [float(check_first_look(t)) for t in tune.get("first_look") or []]
+
+
+def prune_of(config: str | Path) -> float | None:
+    """The config's ``tune: {prune: tol}`` (None: every candidate kept)."""
+    tune = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("tune") or {}
+    tol = tune.get("prune")
+    return None if tol is None else float(tol)
 
 
 def harm_p_of(config: str | Path) -> float | None:
@@ -251,6 +303,10 @@ def format_table(res: TuneResult) -> str:
         mark = " <- kept" if m == res.margin else ""
         lines.append(f"{m:<10g}" + "".join(f"{100 * res.wer[s][i]:{w}.1f}" for s in res.sets)
                      + f"{100 * res.mean_wer(i):8.1f}" + mark)
+    if res.prune_tol is not None:
+        lines.append(f"pruned at margin {res.margin:g} (mean WER without each candidate in turn, tolerance "
+                     f"{100 * res.prune_tol:g} points): " + (", ".join(f"{lab} {100 * w:.2f}" for lab, w in res.prune_path)
+                                                             or "none"))
     if res.first_looks:
         lines.append(f"first look at margin {res.margin:g} (share of utterances whose other candidates are not decoded):")
         for i, t in enumerate(res.first_looks):

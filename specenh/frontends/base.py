@@ -72,6 +72,10 @@ class FrontEnd(nn.Module):
     standalone: ClassVar[bool] = True    # False: built from other front-ends (auto), not alone from a name
     #: training conditions (fnmatch patterns on ``<set>_<condition>``) when its config names none
     default_conditions: ClassVar[tuple[str, ...]] = ("*",)
+    #: on a CPU, the padded frames per forward pass beyond which the network's activations outgrow the caches
+    #: and a batch runs slower than its parts: the batch enhancer cuts a larger batch into consecutive chunks
+    #: of at most this many (None: never cut). Measured with ``specenh bench --sections frontends --batch-frames``.
+    cpu_chunk_frames: ClassVar[int | None] = None
 
     def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:
         """Keyword inputs of ``forward`` beyond ``(x, lengths)`` for one batch (default: none)."""

@@ -36,17 +36,21 @@ def _export(args: argparse.Namespace) -> int:
 
 def _tune_auto(args: argparse.Namespace) -> int:
     from specenh.frontends.auto_tune import (first_looks_of, format_table, harm_p_of, load_set, margins_of,
-                                             tune_first_look, tune_margin, write_tuned)
+                                             prune_of, tune_first_look, tune_margin, tune_prune, write_tuned)
 
     margins = [float(m) for m in args.margins] if args.margins else margins_of(args.config)
     sets = [load_set(d) for d in args.decode_dirs]
     res = tune_margin(sets, margins, harm_p=harm_p_of(args.config))
+    tol = prune_of(args.config)
+    if tol is not None:
+        sets = tune_prune(sets, res, tol)
     grid = first_looks_of(args.config)
     if grid:
         tune_first_look(sets, res, grid)
     out = write_tuned(args.config, res, args.out)
     print(format_table(res))
-    print(f"margin {res.margin:g}" + (f", first look {res.first_look:g}" if grid else "") + f" -> {out}")
+    print(f"margin {res.margin:g}" + (f", first look {res.first_look:g}" if grid else "")
+          + (f", dropped {res.drop}" if tol is not None else "") + f" -> {out}")
     return 0
 
 

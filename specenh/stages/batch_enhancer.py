@@ -15,7 +15,7 @@ import torch
 
 from specenh.data.audio import load_audio
 from specenh.data.kaldi import read_kv
-from specenh.features.io import load_feat, pad_batch, read_feats_scp, read_utt2num_frames
+from specenh.features.io import frame_chunks, load_feat, pad_batch, read_feats_scp, read_utt2num_frames
 from specenh.features.logmel import LogMelExtractor
 from specenh.frontends.base import BatchInputs, FrontEnd
 
@@ -85,6 +85,21 @@ def run_candidates(fe: FrontEnd, x: torch.Tensor, lengths: torch.Tensor, utts: l
     return fe.candidates(x, lengths, **fe.extra_inputs(batch))
 
 
+def join_candidates(parts: list[list[tuple[str, torch.Tensor, torch.Tensor]]]
+                    ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """The candidates of consecutive chunks of a batch as those of the whole batch: per label, the chunks'
+    outputs ``[B_i, ..., T_i]`` zero-padded to the longest and stacked, lengths ``[B_i]`` concatenated."""
+    if len(parts) == 1:
+        return parts[0]
+    out = []
+    for k, (label, _, _) in enumerate(parts[0]):
+        ys = [p[k][1] for p in parts]
+        t = max(int(y.shape[-1]) for y in ys)
+        y = torch.cat([torch.nn.functional.pad(y, (0, t - int(y.shape[-1]))) for y in ys])
+        out.append((label, y, torch.cat([p[k][2] for p in parts])))
+    return out
+
+
 class BatchEnhancer:
     """Enhanced log-mel features for batches of utterances of one feature dir, whatever the front-end's
     domain: log-mel front-ends read ``feats.scp``; waveform front-ends read ``wav.scp`` and their output
@@ -132,18 +147,27 @@ class BatchEnhancer:
         x = lens = None
         for label, fe in self.fe.members():
             fe = fe.to(self.device).eval()
-            if fe.domain == "logmel":
-                if x is None:
-                    x, lens = pad_batch([load_feat(self.feats, u) for u in utts])
-                    x, lens = x.to(self.device), lens.to(self.device)
-                cands = run_candidates(fe, x, lens, utts, feats_dir=self.feats_dir, num_frames=self.n2f,
-                                       clean=self._clean(utts), device=self.device)
-            else:
-                ew, ewl = self._waves(fe, utts)
-                with torch.inference_mode():
-                    cands = [("", *self.extractor(ew, ewl))]
+            if fe.domain == "logmel" and x is None:
+                x, lens = pad_batch([load_feat(self.feats, u) for u in utts])
+                x, lens = x.to(self.device), lens.to(self.device)
+            chunk = fe.cpu_chunk_frames if torch.device(self.device).type == "cpu" else None
+            cands = join_candidates([self._member_candidates(fe, utts[a:b], x, lens, a, b)
+                                     for a, b in frame_chunks([self.n2f[u] for u in utts], chunk)])
             out += [("/".join(p for p in (label, sub) if p), y, yl) for sub, y, yl in cands]
         return out
+
+    def _member_candidates(self, fe: FrontEnd, utts: list[str], x: torch.Tensor | None, lens: torch.Tensor | None,
+                           a: int, b: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """One member's candidates for utterances ``a:b`` of the batch (``x``, ``lens``: the batch's log-mels)."""
+        if fe.domain == "logmel":
+            if (a, b) != (0, x.shape[0]):
+                lens = lens[a:b]
+                x = x[a:b, :, : int(lens.max())]
+            return run_candidates(fe, x, lens, utts, feats_dir=self.feats_dir, num_frames=self.n2f,
+                                  clean=self._clean(utts), device=self.device)
+        ew, ewl = self._waves(fe, utts)
+        with torch.inference_mode():
+            return [("", *self.extractor(ew, ewl))]
 
     def waves(self, utts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """A wave front-end's enhanced audio ``[B, N]`` and lengths ``[B]`` (samples)."""

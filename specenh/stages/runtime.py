@@ -49,6 +49,7 @@ class OnnxFrontEnd(FrontEnd):
         self.name = fe.name  # type: ignore[misc]  (the instance shows the wrapped front-end's name)
         self.domain = fe.domain  # type: ignore[misc]
         self.passthrough = fe.passthrough  # type: ignore[misc]
+        self.cpu_chunk_frames = fe.cpu_chunk_frames  # type: ignore[misc]  (measured for PyTorch; see bench --onnx)
         self.obs_alpha = fe.obs_alpha
         self.obs_domain = fe.obs_domain
         self.takes_mask = bool(getattr(fe, "needs_mask", False))
@@ -85,10 +86,10 @@ def with_runtime(fe: FrontEnd, runtime: str = "pytorch", *, spec: str | Path | N
         from specenh.frontends.spec import member_label
 
         specs = {member_label(str(m)): str(m) for m in fe.config.get("members", [])}
-        for i, (label, m) in enumerate(members):
+        for label, m in members:
             new = with_runtime(m, runtime, spec=specs.get(label), threads=threads, cache_dir=cache_dir)
             if new is not m:
-                fe._members[i] = (label, new)  # type: ignore[attr-defined]
+                fe.replace_member(label, new)  # type: ignore[attr-defined]
         return fe
     if not fe.trainable:
         log.info("--runtime onnx: %s has no network; it runs in PyTorch", fe.name)
