@@ -190,7 +190,8 @@ begin_stage() {
   } > "${expdir}/run.stage$1.sh"
   chmod +x "${expdir}/run.stage$1.sh"
   if [ -z "${history_written:-}" ]; then  # the invocation, once: exp/run.history lists how the outputs were made
-    { printf '%q ' "$0" "${run_args[@]}"; echo; } >> "${expdir}/run.history"
+    # as run from the recipe dir: a driver started by run.sh's exec sees its $0 as an absolute path
+    { printf '%q ' "./${0##*/}" "${run_args[@]}"; echo; } >> "${expdir}/run.history"
     history_written=1
   fi
 }

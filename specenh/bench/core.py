@@ -440,7 +440,8 @@ def _stage5_rows(asr, specs: list[str], fdir: Path, cdir: Path, threads: int, de
                     + (f" ({k} candidates, each decoded)" if k > 1 else "") + " -> score"
                     + (" [front-end in onnxruntime]" if runtime != "pytorch" else ""))
             row = Row("stage5", name, timing["audio_s"] / sec, threads, device, 32, timing["audio_s"], sec, m.mb,
-                      extra={"utts": len(utts), "wer": res.wer, "candidates": k, "runtime": runtime})
+                      extra={"utts": len(utts), "wer": res.wer, "candidates": k, "runtime": runtime,
+                             "enhance_s": timing["enhance_s"], "decode_s": timing["decode_s"]})
             if runtime != "pytorch" and torch_row is not None:
                 row.ratio_to, row.ratio = "PyTorch", row.xrt / torch_row.xrt  # > 1: onnxruntime is faster
                 row.extra["wer_pytorch"] = torch_row.extra["wer"]
