@@ -11,7 +11,8 @@ def _run(args: argparse.Namespace) -> int:
     rows = bench.run(sections, device=args.device, threads=args.threads, quick=args.quick, out_json=args.out,
                      frontends=args.frontends, asr_model=args.asr_model, recipe_dir=args.recipe_dir,
                      train_config=args.train_config, work_dir=args.work_dir, num_utts=args.num_utts,
-                     onnx=args.onnx, batch_frames=args.batch_frames, varied_lengths=args.varied_lengths)
+                     onnx=args.onnx, batch_frames=args.batch_frames, varied_lengths=args.varied_lengths,
+                     condition=args.condition, max_utts=args.max_utts)
     print(f"machine: {bench.machine_info(args.device)}")
     print(bench.format_table(rows))
     print(f"written: {args.out}")
@@ -48,4 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--varied-lengths", action="store_true",
                    help="synthetic utterances of 1-12 s instead of all 4 s (padding then costs what it does on "
                         "real data)")
+    p.add_argument("--condition", default="noise_5db",
+                   help="stage5 section: the degraded test set <test>_<condition> it decodes (e.g. real_noise_5db)")
+    p.add_argument("--max-utts", type=int, default=None, help="stage5 section: the first N utterances only")
     p.set_defaults(func=_run)

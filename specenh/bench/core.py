@@ -391,12 +391,13 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
     rd = Path(recipe_dir)
     fdir, cdir = rd / "dump/feats" / f"{test_set}_{condition}", rd / "dump/feats" / test_set
     asr_path = Path(asr_model) if asr_model else rd / "exp/asr/model.nemo"
-    if not (fdir / "feats.scp").is_file() or not asr_path.is_file():
+    named = asr_model is not None and ":" in str(asr_model) and not asr_path.is_file()  # whisper:..., nemo:...
+    if not (fdir / "feats.scp").is_file() or not (named or asr_path.is_file()):
         log.warning("stage5 benchmark skipped: %s or %s missing (run the recipe's stages 1-3 first)",
                     fdir / "feats.scp", asr_path)
         return []
     torch.set_num_threads(threads)
-    asr = load_asr(str(asr_path.resolve() if asr_path.is_file() else asr_path), device=device)
+    asr = load_asr(str(asr_model) if named else str(asr_path.resolve()), device=device)
     specs = frontends or ["identity"] + [str(p.resolve()) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
     cwd = os.getcwd()
     os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)
@@ -596,7 +597,8 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
         out_json: str | Path | None = None, num_utts: int | None = None, seconds: float = 4.0,
         frontends: list[str] | None = None, asr_model: str | None = None, recipe_dir: str | Path = "egs/mini",
         train_config: str | None = None, work_dir: str | Path = "exp/bench", onnx: bool = False,
-        batch_frames: int = 0, varied_lengths: bool = False) -> list[Row]:
+        batch_frames: int = 0, varied_lengths: bool = False, condition: str = "noise_5db",
+        max_utts: int | None = None) -> list[Row]:
     """Run the named sections for each thread count; ``quick``: few utterances, short timings, batch
     sizes and steps cut (a smoke test, not figures to quote). ``onnx``: the frontends section also
     times each exportable front-end exported to ONNX in onnxruntime (:func:`bench_frontends`)."""
@@ -622,8 +624,9 @@ def run(sections: list[str], *, device: str = "cpu", threads: list[int] | None =
             elif sec == "asr":
                 rows += bench_asr(waves, th, device, 32, min_time, asr_model, work_dir)
             elif sec == "stage5":
-                rows += bench_stage5(recipe_dir, th, device, frontends=frontends, max_utts=20 if quick else None,
-                                     asr_model=asr_model, onnx=onnx)
+                rows += bench_stage5(recipe_dir, th, device, frontends=frontends,
+                                     max_utts=20 if quick else max_utts, condition=condition, asr_model=asr_model,
+                                     onnx=onnx)
             elif sec == "train":
                 rows += bench_train(waves if not quick else waves * 2, th, device, train_config,
                                     steps=3 if quick else 20, warmup=1 if quick else 3, asr_model=asr_model,
