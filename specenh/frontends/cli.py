@@ -56,7 +56,9 @@ def _tune_auto(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("tune-auto", help="choose auto's selection margin on validation decodes (candidates.jsonl)")
-    t.add_argument("--config", required=True, help="the auto YAML (members:, optional tune: {margins: [...], harm_p: p, prune: tol, first_look: [...]})")
+    t.add_argument("--config", required=True,
+                   help="the auto YAML (members:, optional tune: {margins: [...], harm_p: p, prune: tol, "
+                        "first_look: [...]})")
     t.add_argument("--decode-dirs", nargs="+", required=True,
                    help="merged decode dirs of the validation sets, decoded with --config (candidates.jsonl)")
     t.add_argument("--out", required=True, help="the tuned YAML to write (stage 5 decodes with it)")
