@@ -391,13 +391,12 @@ def bench_stage5(recipe_dir: str | Path, threads: int, device: str, frontends: l
     rd = Path(recipe_dir)
     fdir, cdir = rd / "dump/feats" / f"{test_set}_{condition}", rd / "dump/feats" / test_set
     asr_path = Path(asr_model) if asr_model else rd / "exp/asr/model.nemo"
-    named = asr_model is not None and ":" in str(asr_model) and not asr_path.is_file()  # whisper:..., nemo:...
-    if not (fdir / "feats.scp").is_file() or not (named or asr_path.is_file()):
+    if not (fdir / "feats.scp").is_file() or (asr_model is None and not asr_path.is_file()):
         log.warning("stage5 benchmark skipped: %s or %s missing (run the recipe's stages 1-3 first)",
                     fdir / "feats.scp", asr_path)
         return []
-    torch.set_num_threads(threads)
-    asr = load_asr(str(asr_model) if named else str(asr_path.resolve()), device=device)
+    torch.set_num_threads(threads)  # a given --asr-model may be a file or a name (whisper:...): load_asr tells
+    asr = load_asr(str(asr_path.resolve()) if asr_path.is_file() else str(asr_model), device=device)
     specs = frontends or ["identity"] + [str(p.resolve()) for p in sorted((rd / "exp").glob("frontend_*/model.pt"))]
     cwd = os.getcwd()
     os.chdir(rd)  # scp files hold paths relative to the recipe directory (Kaldi convention)

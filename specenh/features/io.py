@@ -53,17 +53,11 @@ def unpad_batch(batch: torch.Tensor, lengths: torch.Tensor) -> list[np.ndarray]:
 
 def length_sorted_batches(lengths: Mapping[str, int], batch_size: int, max_frames: int | None = None) -> Iterator[list[str]]:
     """Group utterance ids of similar length (descending) into batches of at most ``batch_size``
-    utterances and, optionally, at most ``max_frames`` padded frames."""
+    utterances and, optionally, at most ``max_frames`` padded frames (:func:`frame_chunks` of the sorted ids)."""
     order = sorted(lengths, key=lambda u: (-lengths[u], u))
-    batch: list[str] = []
-    for u in order:
-        longest = lengths[batch[0]] if batch else lengths[u]
-        if batch and (len(batch) >= batch_size or (max_frames and longest * (len(batch) + 1) > max_frames)):
-            yield batch
-            batch = []
-        batch.append(u)
-    if batch:
-        yield batch
+    if order:
+        for a, b in frame_chunks([lengths[u] for u in order], max_frames, batch_size):
+            yield order[a:b]
 
 
 def frame_chunks(lengths: list[int], max_frames: int | None, max_items: int | None = None) -> list[tuple[int, int]]:
