@@ -519,3 +519,30 @@ def test_frame_chunks_and_joined_chunks_equal_the_whole_batch():
     assert [lab for lab, _, _ in joined] == [lab for lab, _, _ in whole] and joined[0][1].shape == whole[0][1].shape
     torch.testing.assert_close(joined[0][1], whole[0][1], atol=1e-5, rtol=1e-5)
     assert torch.equal(joined[0][2], whole[0][2])
+
+
+def test_an_utterance_whose_candidates_are_equal_is_decoded_once_per_distinct_output():
+    """Per utterance, a candidate equal to an earlier one (bwe on full-band speech: the input) is not decoded
+    again: it shares that candidate's text and confidence, so it can never beat it (ties keep the first)."""
+    from specenh.stages.decode import decode_and_choose, first_equal_rows
+
+    sent = []
+
+    class FakeASR:
+        def decode_with_confidence(self, x, lens):
+            sent.extend(x[:, 0, 0].tolist())
+            return [f"v{v:g}" for v in x[:, 0, 0].tolist()], x[:, 0, 0] / 10
+
+    B = 4
+    ident = torch.arange(B, dtype=torch.float32)[:, None, None].expand(B, 2, 5).clone()  # utterance u: value u
+    same_on_0_2 = ident.clone()
+    same_on_0_2[[1, 3]] += 5  # equal to identity for u0 and u2 only
+    shorter = ident.clone()  # equal values, but u1 one frame shorter: a different output
+    lens = torch.full((B,), 5)
+    cands = [("identity", ident, lens), ("bwe", same_on_0_2, lens), ("x", shorter, torch.tensor([5, 4, 5, 5]))]
+    assert first_equal_rows(cands) == [[0, 0, 0, 0], [0, 1, 0, 1], [0, 2, 0, 0]]
+    texts, best, conf, outs = decode_and_choose(FakeASR(), cands)
+    assert sorted(sent) == [0, 1, 1, 2, 3, 6, 8]  # identity's four, bwe's u1 and u3, x's u1
+    assert outs[1][0] == ["v0", "v6", "v2", "v8"] and outs[2][0] == ["v0", "v1", "v2", "v3"]
+    assert torch.equal(conf[1, [0, 2]], conf[0, [0, 2]]) and torch.equal(conf[2, [0, 2, 3]], conf[0, [0, 2, 3]])
+    assert best == [0, 1, 0, 1] and texts == ["v0", "v6", "v2", "v8"]

@@ -274,3 +274,29 @@ def test_bwe_keeps_low_bands_exactly():
     full = _speechlike(2, 30, 2)
     yf, _ = fe.enhance(full, torch.tensor([30, 30]))
     assert torch.equal(yf, full)
+
+
+def test_bwe_runs_its_network_only_on_band_limited_utterances(monkeypatch):
+    """At inference the network sees only the utterances with a cut-off below the top band, cut to their longest;
+    full-band ones are copied. The output equals the whole batch through the network (training mode's path)."""
+    fe = build(CONFIGS["bwe"])
+    _randomise(fe, 11)
+    full = _speechlike(4, 50, 3)
+    x = torch.stack([full[0], simulate_bandlimit(full[1:2], torch.tensor([30]))[0], full[2],
+                     simulate_bandlimit(full[3:4], torch.tensor([45]))[0]])
+    lens = torch.tensor([50, 24, 37, 30])
+    x = x * (torch.arange(50)[None, None, :] < lens[:, None, None])
+    seen = []
+    real = type(fe)._extend
+    monkeypatch.setattr(type(fe), "_extend", lambda self, xs, ls, k: seen.append(tuple(xs.shape)) or real(self, xs, ls, k))
+    y, _ = fe.enhance(x, lens)
+    assert seen == [(2, 80, 30)]  # utterances 1 and 3, padded to 30 frames
+    assert torch.equal(y[[0, 2]], x[[0, 2]])
+    fe.train()  # dropout 0: the same network, every utterance through it
+    with torch.no_grad():
+        y_all, _ = fe(x, lens)
+    assert seen[-1] == (4, 80, 50)
+    torch.testing.assert_close(y, y_all, atol=1e-5, rtol=0)
+    seen.clear()
+    fe.enhance(x[[0, 2]], lens[[0, 2]])
+    assert seen == []  # all full-band: no network at all

@@ -128,3 +128,30 @@ def test_real_frontend_checkpoint_mismatch(tmp_path):
     assert msg.startswith(f"{p}: weights do not match front-end 'mask'") and "\n" not in msg
     n = int(msg.split("(", 1)[1].split(" tensor(s) differ in shape")[0])
     assert n > 5 and ", first: " in msg and " vs model " in msg
+
+
+@pytest.mark.parametrize("cfg", [{"name": "inpaint", "channels": [4, 8]},
+                                 {"name": "stylegan", "latent_dim": 16, "style_depth": 2, "capacity": 2,
+                                  "fmap_max": 8}])
+def test_cpu_channels_last_inference_equals_the_default_layout_and_training_gets_it_back(cfg):
+    """A front-end with cpu_channels_last runs inference on a CPU with channels-last 4-D weights (faster oneDNN
+    convolutions): the output equals the default layout's to float rounding; train() restores the default
+    layout, so a training step (and a saved checkpoint) sees the weights as before."""
+    torch.manual_seed(0)
+    fe = build(cfg)
+    assert type(fe).cpu_channels_last
+    x, lens = torch.randn(3, 80, 40) - 8, torch.tensor([40, 33, 17])
+    ref = build(cfg)
+    ref.load_state_dict(fe.state_dict())
+    ref.cpu_channels_last = False  # the instance attribute shadows the class's
+    y_ref, _ = ref.enhance(x, lens)
+    y, _ = fe.enhance(x, lens)
+    w4 = [p for p in fe.parameters() if p.dim() == 4]
+    assert w4 and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in w4
+                      if p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1)
+    assert torch.allclose(y, y_ref, atol=1e-4, rtol=0)
+    fe.train()
+    assert all(p.is_contiguous() for p in fe.parameters())
+    out, _ = fe(x, lens)
+    out.float().mean().backward()  # ordinary tensors: autograd works after inference
+    assert all(p.grad is not None for p in w4 if p.requires_grad)

@@ -76,6 +76,11 @@ class FrontEnd(nn.Module):
     #: and a batch runs slower than its parts: the batch enhancer cuts a larger batch into consecutive chunks
     #: of at most this many (None: never cut). Measured with ``specenh bench --sections frontends --batch-frames``.
     cpu_chunk_frames: ClassVar[int | None] = None
+    #: on a CPU, run inference with channels-last (NHWC) 4-D weights, so that oneDNN's 2-D convolutions keep their
+    #: activations in the layout they compute in instead of converting each call's input and output (measured
+    #: with ``specenh bench --sections frontends``). Training keeps PyTorch's default layout: :meth:`train`
+    #: restores it, so neither the training numerics nor the checkpoints change.
+    cpu_channels_last: ClassVar[bool] = False
 
     def extra_inputs(self, batch: BatchInputs) -> dict[str, Any]:
         """Keyword inputs of ``forward`` beyond ``(x, lengths)`` for one batch (default: none)."""
@@ -86,6 +91,22 @@ class FrontEnd(nn.Module):
         self.config: dict[str, Any] = dict(config)
         self.obs_alpha: list[float] | None = None  # observation adding (inference only; see set_observation_adding)
         self.obs_domain = "logmel"
+        self._channels_last = False
+
+    def train(self, mode: bool = True) -> "FrontEnd":
+        if mode and getattr(self, "_channels_last", False):  # training: PyTorch's default layout again
+            with torch.inference_mode(False):
+                self.to(memory_format=torch.contiguous_format)
+            self._channels_last = False
+        return super().train(mode)
+
+    def _inference_layout(self, device: torch.device) -> None:
+        """Weights laid out for inference on ``device`` (channels-last on a CPU where ``cpu_channels_last``)."""
+        want = self.cpu_channels_last and device.type == "cpu"
+        if want != getattr(self, "_channels_last", False):
+            with torch.inference_mode(False):  # ordinary tensors: the module may be trained afterwards
+                self.to(memory_format=torch.channels_last if want else torch.contiguous_format)
+            self._channels_last = want
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -115,6 +136,7 @@ class FrontEnd(nn.Module):
         weight of a grid (the stage keeps, per utterance, the one the frozen ASR is most confident about).
         Eval mode, no grad; padding beyond the lengths is zeroed."""
         self.eval()
+        self._inference_layout(x.device)
         y, out_len = self(x, lengths, **kw)
         if self.obs_alpha is None:
             return [("", mask_padding(y, out_len), out_len)]

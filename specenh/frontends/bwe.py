@@ -83,6 +83,11 @@ def simulate_bandlimit(feats: torch.Tensor, band: torch.Tensor, floor: float = L
     return feats.masked_fill(miss[:, :, None], floor)
 
 
+def _tracing() -> bool:
+    """True while the module is traced or exported (no data-dependent branches then)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 @register("bwe")
 class BandwidthExtension(FrontEnd):
     """Predict the missing upper log-mel bands of band-limited speech; known bands are copied."""
@@ -151,9 +156,23 @@ class BandwidthExtension(FrontEnd):
                 **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 3 or x.shape[1] != self.n_mels:
             raise ValueError(f"bwe expects log-mels [B, {self.n_mels}, T], got {tuple(x.shape)}")
-        b, d, t = x.shape
         lengths = lengths.to(x.device)
         k = self.cutoff_bands(x, lengths, cutoff_band)
+        full = k >= self.n_mels  # nothing to predict: the output is the input
+        if self.training or _tracing() or not bool(full.any()):
+            return mask_padding(self._extend(x, lengths, k), lengths), lengths
+        # inference: the network runs only on the band-limited utterances (on full-band speech, e.g. a noise
+        # condition, bwe costs nothing and its output equals the input, which stage 5 decodes once)
+        y = x.clone()
+        idx = (~full).nonzero()[:, 0]
+        if len(idx):
+            t = int(lengths[idx].max())
+            y[idx, :, :t] = self._extend(x[idx, :, :t], lengths[idx], k[idx])
+        return mask_padding(y, lengths), lengths
+
+    def _extend(self, x: torch.Tensor, lengths: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The network: bands ``>= k`` [B] of ``x`` [B, D, T] predicted from the known ones, which are copied."""
+        b, d, t = x.shape
         known = (torch.arange(d, device=x.device)[None, :] < k[:, None])  # [B, D]
         kf = known.to(x.dtype)[:, :, None]
         valid = time_mask(lengths, t)[:, None, :].to(x.dtype)  # [B, 1, T]
@@ -169,5 +188,4 @@ class BandwidthExtension(FrontEnd):
                 z = layer(z, src_key_padding_mask=pad).masked_fill(pad[:, :, None], 0.0)
             h = z.transpose(1, 2)
         res = self.out(self.out_norm(h))
-        y = torch.where(known[:, :, None], x, self.mean + self.std * (xn + res))
-        return mask_padding(y, lengths), lengths
+        return torch.where(known[:, :, None], x, self.mean + self.std * (xn + res))

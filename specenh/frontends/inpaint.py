@@ -197,6 +197,7 @@ class InpaintUNet(FrontEnd):
     domain = "logmel"
     default_conditions = ("holes*",)
     cpu_chunk_frames = 1000  # 2 cores: 146x real time in chunks of 1000 frames, 56x in batches of 32 (egs/mini)
+    cpu_channels_last = True  # 2 cores, egs/mini: 163x real time at batch 1, 102x in the default layout
     trainable = True
 
     def __init__(self, n_mels: int = 80, channels: Sequence[int] = (16, 32, 64), oracle_mask: bool = False,

@@ -97,73 +97,81 @@ def decode_and_choose(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch
                       max_batch: int = 64, first_look: float | None = None, max_frames: int = MAX_DECODE_FRAMES):
     """Decode every candidate of a batch and choose per utterance, as stage 5 and enhance-audio both do.
 
-    cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback); a candidate
-    equal to an earlier one (observation adding with alpha 0 = the input) is decoded once, and the distinct ones
-    go to the ASR together, sorted by length, in calls of up to ``max_batch`` utterances and ``max_frames`` padded
-    frames (at least one utterance).
+    cands: ``[(label, feats [B, D, T], lengths [B])]`` (K candidates, the first is the fallback). An utterance's
+    candidate equal to an earlier candidate of the same utterance (observation adding with alpha 0, bwe on
+    full-band speech: the input) is decoded once and shares its text and confidence; the others go to the ASR
+    together, sorted by length, in calls of up to ``max_batch`` utterances and ``max_frames`` padded frames (at
+    least one utterance).
     ``first_look`` (``auto``'s option, :func:`~specenh.frontends.auto.first_look_threshold`): the fallback is
     decoded first, and the utterances confident enough in it keep it without the other candidates being
     decoded; their confidences are NaN and texts None. Returns (texts of the chosen candidates [B], chosen
-    indices [B], confidences [K, B], per candidate (texts, conf))."""
+    indices [B], confidences [K, B], per candidate (texts [B], conf [B]))."""
     from specenh.frontends.auto import first_look_threshold, select_by_confidence
 
-    src: list[int] = []  # per candidate, the index of the first equal one
-    for k, (_, y, yl) in enumerate(cands):
-        src.append(next((j for j in range(k) if y.shape == cands[j][1].shape and torch.equal(yl, cands[j][2])
-                         and torch.equal(y, cands[j][1])), k))
-    uniq = sorted(set(src))
-    B = cands[0][1].shape[0]
+    K, B = len(cands), int(cands[0][1].shape[0])
+    src = first_equal_rows(cands)
+    texts: list[list] = [[None] * B for _ in range(K)]
+    conf = torch.full((K, B), float("nan"))  # in the ASR's dtype once it has answered
+
+    def run(items: list[tuple[int, int]]) -> None:
+        nonlocal conf
+        if items:
+            t, c = _decode_items(asr, cands, items, max_batch, max_frames)
+            conf = conf.to(c.dtype)
+            conf[tuple(zip(*items))] = c.cpu()
+            for (k, i), h in zip(items, t):
+                texts[k][i] = h
+
+    own = [(k, i) for k in range(K) for i in range(B) if src[k][i] == k]  # the outputs to decode
     thr = first_look_threshold(first_look, margin)
-    rows = list(range(B))  # the utterances whose other candidates are decoded
-    dec: dict[int, tuple[list, torch.Tensor]] = {}
-    if thr is not None and len(uniq) > 1:
-        dec[0] = _decode_rows(asr, [cands[0]], list(range(B)), max_batch, max_frames)[0]
-        rows = [i for i in range(B) if not float(dec[0][1][i]) >= thr]
-        uniq = uniq[1:]
-    decoded = _decode_rows(asr, [cands[k] for k in uniq], rows, max_batch, max_frames) if rows and uniq else []
-    dtype = dec[0][1].dtype if 0 in dec else torch.float32
-    for k, r in zip(uniq, decoded or [([], torch.zeros(0, dtype=dtype))] * len(uniq)):
-        dec[k] = _spread(r, rows, B)
-    outs = [dec[src[k]] for k in range(len(cands))]
-    conf = torch.stack([c for _, c in outs])  # [K, B]; NaN: not decoded (first look)
+    if thr is not None and any(k > 0 for k, _ in own):
+        run([(0, i) for i in range(B)])
+        look = set(i for i in range(B) if float(conf[0, i]) >= thr)
+        own = [(k, i) for k, i in own if k > 0 and i not in look]
+    run(own)
+    for k in range(K):  # an output equal to an earlier one: its text and confidence
+        for i in range(B):
+            if src[k][i] != k:
+                texts[k][i], conf[k, i] = texts[src[k][i]][i], conf[src[k][i], i]
     best = select_by_confidence(torch.nan_to_num(conf, nan=-1.0), margin)  # ties: the first candidate
-    return [outs[k][0][i] for i, k in enumerate(best)], best, conf, outs
+    return [texts[k][i] for i, k in enumerate(best)], best, conf, [(texts[k], conf[k]) for k in range(K)]
 
 
-def _decode_rows(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], rows: list[int],
-                 max_batch: int, max_frames: int = MAX_DECODE_FRAMES) -> list[tuple[list[str], torch.Tensor]]:
-    """Rows ``rows`` of each candidate, all together sorted by length and cut into ASR calls of at most
-    ``max_batch`` utterances and ``max_frames`` padded frames, each padded only to its own longest (decoding is
-    batch-invariant: fewer, tighter calls change no hypothesis); per candidate (texts [len(rows)], confidences
-    [len(rows)])."""
-    idx = torch.tensor(rows)
-    parts = [(y[idx], yl[idx]) for _, y, yl in cands]
-    n = len(rows)
-    lens = torch.cat([yl for _, yl in parts]).cpu()
-    order = sorted(range(len(lens)), key=lambda i: (-int(lens[i]), i))
-    texts: list[str | None] = [None] * len(lens)
+def first_equal_rows(cands: list[tuple[str, torch.Tensor, torch.Tensor]]) -> list[list[int]]:
+    """``[K][B]``: per candidate and utterance, the first candidate whose output for that utterance is equal
+    (same length, same values), or the candidate itself."""
+    src: list[list[int]] = []
+    for k, (_, y, yl) in enumerate(cands):
+        row = []
+        for i in range(int(y.shape[0])):
+            n = int(yl[i])
+            row.append(next((j for j in range(k) if src[j][i] == j and int(cands[j][2][i]) == n
+                             and torch.equal(y[i, ..., :n], cands[j][1][i, ..., :n])), k))
+        src.append(row)
+    return src
+
+
+def _decode_items(asr: FrozenASR, cands: list[tuple[str, torch.Tensor, torch.Tensor]], items: list[tuple[int, int]],
+                  max_batch: int, max_frames: int = MAX_DECODE_FRAMES) -> tuple[list[str], torch.Tensor]:
+    """Utterance ``i`` of candidate ``k`` for each ``(k, i)`` of ``items``, all together sorted by length and cut
+    into ASR calls of at most ``max_batch`` utterances and ``max_frames`` padded frames, each padded only to its
+    own longest (decoding is batch-invariant: fewer, tighter calls change no hypothesis); (texts, confidences),
+    one per item."""
+    lens = [int(cands[k][2][i]) for k, i in items]
+    order = sorted(range(len(items)), key=lambda j: (-lens[j], j))
+    texts: list[str] = [""] * len(items)
     conf: torch.Tensor | None = None
-    for a, b in frame_chunks([int(lens[i]) for i in order], max_frames, max_batch):
+    for a, b in frame_chunks([lens[j] for j in order], max_frames, max_batch):
         pick = order[a:b]
-        t_max = int(lens[pick[0]])
-        x = torch.stack([parts[i // n][0][i % n, ..., :t_max] for i in pick])
-        t, c = asr.decode_with_confidence(x, lens[pick].to(x.device))
+        t_max = lens[pick[0]]
+        x = torch.stack([cands[items[j][0]][1][items[j][1], ..., :t_max] for j in pick])
+        t, c = asr.decode_with_confidence(x, torch.tensor([lens[j] for j in pick], device=x.device))
         if conf is None:
-            conf = torch.empty(len(lens), dtype=c.dtype, device=c.device)
+            conf = torch.empty(len(items), dtype=c.dtype, device=c.device)
         conf[torch.tensor(pick, device=c.device)] = c
-        for i, h in zip(pick, t):
-            texts[i] = h
-    return [(texts[j * n:(j + 1) * n], conf[j * n:(j + 1) * n]) for j in range(len(parts))]
-
-
-def _spread(r: tuple[list[str], torch.Tensor], rows: list[int], B: int) -> tuple[list, torch.Tensor]:
-    """A candidate decoded on ``rows`` only, as B entries (None / NaN elsewhere)."""
-    if len(rows) == B:
-        return r
-    texts: list = [None] * B
-    conf = torch.full((B,), float("nan"), dtype=r[1].dtype)
-    for j, i in enumerate(rows):
-        texts[i], conf[i] = r[0][j], r[1][j]
+        for j, h in zip(pick, t):
+            texts[j] = h
+    assert conf is not None
     return texts, conf
 
 
