@@ -94,19 +94,17 @@ class FrontEnd(nn.Module):
         self._channels_last = False
 
     def train(self, mode: bool = True) -> "FrontEnd":
-        if mode and getattr(self, "_channels_last", False):  # training: PyTorch's default layout again
-            with torch.inference_mode(False):
-                self.to(memory_format=torch.contiguous_format)
-            self._channels_last = False
+        if mode:  # training: PyTorch's default layout again
+            self._set_channels_last(False)
         return super().train(mode)
 
-    def _inference_layout(self, device: torch.device) -> None:
-        """Weights laid out for inference on ``device`` (channels-last on a CPU where ``cpu_channels_last``)."""
-        want = self.cpu_channels_last and device.type == "cpu"
-        if want != getattr(self, "_channels_last", False):
-            with torch.inference_mode(False):  # ordinary tensors: the module may be trained afterwards
-                self.to(memory_format=torch.channels_last if want else torch.contiguous_format)
-            self._channels_last = want
+    def _set_channels_last(self, on: bool) -> None:
+        """4-D weights channels-last (``on``) or in the default layout; ordinary tensors either way (not inference
+        tensors: the module may be trained afterwards)."""
+        if on != getattr(self, "_channels_last", False):
+            with torch.inference_mode(False):
+                self.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+            self._channels_last = on
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -136,7 +134,7 @@ class FrontEnd(nn.Module):
         weight of a grid (the stage keeps, per utterance, the one the frozen ASR is most confident about).
         Eval mode, no grad; padding beyond the lengths is zeroed."""
         self.eval()
-        self._inference_layout(x.device)
+        self._set_channels_last(self.cpu_channels_last and x.device.type == "cpu")
         y, out_len = self(x, lengths, **kw)
         if self.obs_alpha is None:
             return [("", mask_padding(y, out_len), out_len)]
